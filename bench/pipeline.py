@@ -1,0 +1,160 @@
+"""Parse, build and send throughput, each beside a simple baseline measured in this run.
+
+- parse: our parser (feedparser without its sanitizer, then one nh3 pass) against plain
+  ``feedparser.parse`` with its built-in sanitizer;
+- build: clustering and ranking an edition, against grouping by exact title;
+- send: rendering and sending over one SMTP connection to aiosmtpd on 127.0.0.1, against a
+  new connection per message.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import smtplib
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from digest.models import Email, FeedSource, Item, Section
+from digest.parse import parse_feed
+from digest.rank import build_digest
+from digest.render import Links, make_environment, render_digest
+from digest.send import Mailer, compose, make_message_id, outbox_server, unsubscribe_headers
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLES = REPO / "samples" / "feeds"
+REAL_FEEDS = REPO.parent / "shared" / "data" / "real-feeds"
+NOW = dt.datetime(2026, 11, 24, 12, 0, tzinfo=dt.UTC)
+SOURCE = FeedSource("Bench", "https://bench.example.com/rss", Section.STOCKS)
+SENDER = "Market Digest <digest@example.com>"
+T = TypeVar("T")
+
+
+def timed(function: Callable[[], T], repeat: int = 3) -> tuple[float, T]:
+    """Best wall time of ``repeat`` runs, and the last result."""
+    best = float("inf")
+    result: T
+    for _ in range(repeat):
+        started = time.perf_counter()
+        result = function()
+        best = min(best, time.perf_counter() - started)
+    return best, result
+
+
+def row(label: str, ours: float, baseline: float, unit: str, higher_is_better: bool) -> None:
+    ratio = ours / baseline if higher_is_better else baseline / ours
+    print(
+        f"  {label:<34} {ours:>12,.1f} {unit:<10} baseline {baseline:>12,.1f} {unit:<10}"
+        f" ({ratio:.1f}x)"
+    )
+
+
+def bench_parse(name: str, files: list[Path]) -> list[Item]:
+    import feedparser
+
+    documents = [path.read_bytes() for path in files]
+
+    def ours() -> list[Item]:
+        return [item for body in documents for item in parse_feed(body, SOURCE, NOW)]
+
+    def baseline() -> int:
+        feedparser.SANITIZE_HTML = True
+        try:
+            return sum(len(feedparser.parse(io.BytesIO(body)).entries) for body in documents)
+        finally:
+            feedparser.SANITIZE_HTML = False
+
+    our_time, items = timed(ours)
+    base_time, entries = timed(baseline)
+    print(f"parse {name}: {len(files)} files, {len(items)} items ({entries} feedparser entries)")
+    row("items parsed per second", len(items) / our_time, entries / base_time, "items/s", True)
+    return items
+
+
+def exact_title_digest(items: list[Item]) -> int:
+    groups: dict[str, list[Item]] = {}
+    for item in items:
+        groups.setdefault(item.title.lower().strip(), []).append(item)
+    ranked = sorted(groups.values(), key=len, reverse=True)
+    return len(ranked)
+
+
+def bench_build(name: str, items: list[Item]) -> None:
+    window = (min(item.published for item in items), NOW + dt.timedelta(days=1))
+
+    def ours() -> int:
+        digest = build_digest(
+            items, date=NOW.date(), title="Bench", tagline="t", window=window, max_stories=30
+        )
+        return digest.story_count
+
+    our_time, _ = timed(ours)
+    base_time, _ = timed(lambda: exact_title_digest(items))
+    print(f"build {name}: {len(items)} items")
+    row("edition build time", our_time * 1000, base_time * 1000, "ms", False)
+
+
+def bench_send(items: list[Item], count: int = 200) -> None:
+    digest = build_digest(
+        items,
+        date=NOW.date(),
+        title="Market Digest",
+        tagline="Daily stocks & crypto headlines, free to your inbox",
+        window=(min(item.published for item in items), NOW + dt.timedelta(days=1)),
+        max_stories=30,
+    )
+    environment = make_environment()
+    recipients = [f"reader{n}@example.com" for n in range(count)]
+
+    def message_for(recipient: str):  # type: ignore[no-untyped-def]
+        links = Links(
+            "https://d.example.com",
+            f"https://d.example.com/u?e={recipient}",
+            "https://d.example.com/",
+        )
+        rendered = render_digest(digest, links, environment=environment)
+        email = Email(
+            recipient,
+            rendered.subject,
+            rendered.html,
+            rendered.text,
+            make_message_id(NOW.date(), recipient, SENDER),
+            unsubscribe_headers(links.unsubscribe, "Market Digest <md.example.com>"),
+        )
+        return compose(email, SENDER, NOW)
+
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder, outbox_server(Path(folder)) as url:
+
+        def ours() -> None:
+            mailer = Mailer(url)
+            for recipient in recipients:
+                mailer.send(message_for(recipient), SENDER, recipient)
+            mailer.close()
+
+        def baseline() -> None:
+            host, port = url.removeprefix("smtp://").split(":")
+            for recipient in recipients:
+                with smtplib.SMTP(host, int(port)) as client:
+                    client.send_message(message_for(recipient), "digest@example.com", [recipient])
+
+        our_time, _ = timed(ours, repeat=1)
+        base_time, _ = timed(baseline, repeat=1)
+    print(f"send: {count} personalised messages of {digest.story_count} stories to aiosmtpd")
+    row("messages sent per second", count / our_time, count / base_time, "msg/s", True)
+
+
+def main() -> None:
+    samples = sorted(SAMPLES.glob("*.xml"))
+    real = sorted(path for path in REAL_FEEDS.glob("*.*") if path.name != "README.md")
+    if not real:
+        sys.exit(f"bench: {REAL_FEEDS} is missing; the real-feed corpus lives in ../shared/")
+    sample_items = bench_parse("samples", samples)
+    real_items = bench_parse("real-feeds", real)
+    bench_build("samples", sample_items)
+    bench_build("real-feeds", real_items)
+    bench_send(sample_items)

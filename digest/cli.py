@@ -1,0 +1,407 @@
+"""The ``digest`` command: a thin click layer over the library.
+
+Each command parses its options, calls one library function and prints a short result.
+A ``DigestError`` becomes one line on stderr and exit status 1, never a traceback.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from .config import DEFAULT_CONFIG, Settings, load_settings
+from .demo import SAMPLES_EDITION_END, serve_samples
+from .errors import AddressError, ConfigError, DigestError
+from .models import Digest, Subscriber
+from .pipeline import (
+    FeedReport,
+    SendReport,
+    build_edition,
+    fetch_feeds,
+    send_edition,
+    today,
+)
+from .rank import edition_window
+from .send import normalize_address
+from .store import Store
+
+F = TypeVar("F", bound=Callable[..., Any])
+console = Console(highlight=False)
+
+
+class _Group(click.Group):
+    """Turns every DigestError into one clear line and a non-zero exit."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except DigestError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+class _Context:
+    def __init__(self, config: Path) -> None:
+        self.config = config
+        self._settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self.config)
+        return self._settings
+
+    @contextmanager
+    def store(self) -> Iterator[Store]:
+        store = Store(self.settings.db_url)
+        try:
+            yield store
+        finally:
+            store.close()
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _date_option(function: F) -> F:
+    return click.option(
+        "--date",
+        "date",
+        type=click.DateTime(formats=["%Y-%m-%d"]),
+        help="Edition date, YYYY-MM-DD (default: today in the edition's time zone).",
+    )(function)
+
+
+def _edition_date(context: _Context, raw: dt.datetime | None) -> dt.date:
+    return raw.date() if raw is not None else today(context.settings, _now())
+
+
+@click.group(cls=_Group)
+@click.option(
+    "--config",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=DEFAULT_CONFIG,
+    show_default=True,
+    help="The edition and feeds file.",
+)
+@click.version_option(package_name="market-digest")
+@click.pass_context
+def main(ctx: click.Context, config: Path) -> None:
+    """Daily stocks & crypto headlines, free to your inbox.
+
+    Data lives in DIGEST_DB (default: digest.db beside the config), sent mail in
+    DIGEST_OUTBOX (default: ./outbox) unless DIGEST_SMTP_URL names an SMTP server.
+    """
+    ctx.obj = _Context(config)
+
+
+pass_context = click.make_pass_decorator(_Context)
+
+
+# -- the daily job ---------------------------------------------------------------------------
+
+
+@main.command()
+@_date_option
+@click.option("--dry-run", is_flag=True, help="Fetch and build, but send nothing.")
+@pass_context
+def run(context: _Context, date: dt.datetime | None, dry_run: bool) -> None:
+    """Fetch every feed, build the edition and send it."""
+    edition_date = _edition_date(context, date)
+    with context.store() as store:
+        _print_fetch(fetch_feeds(context.settings, store, _now()))
+        digest = build_edition(context.settings, store, edition_date)
+        _print_build(digest)
+        if dry_run:
+            count = len(store.subscribers(active_only=True))
+            console.print(f"Dry run: would send to {count} active subscribers.")
+            return
+        _print_send(send_edition(context.settings, store, edition_date, _now()))
+
+
+@main.command()
+@pass_context
+def fetch(context: _Context) -> None:
+    """Fetch every feed and store new items."""
+    with context.store() as store:
+        _print_fetch(fetch_feeds(context.settings, store, _now()))
+
+
+@main.command()
+@_date_option
+@pass_context
+def build(context: _Context, date: dt.datetime | None) -> None:
+    """Build the edition from stored items."""
+    with context.store() as store:
+        _print_build(build_edition(context.settings, store, _edition_date(context, date)))
+
+
+@main.command()
+@_date_option
+@pass_context
+def send(context: _Context, date: dt.datetime | None) -> None:
+    """Send the built edition to every active subscriber who has not had it."""
+    with context.store() as store:
+        _print_send(send_edition(context.settings, store, _edition_date(context, date), _now()))
+
+
+@main.command()
+@click.option("--port", default=8025, show_default=True, help="Port on 127.0.0.1.")
+@pass_context
+def preview(context: _Context, port: int) -> None:
+    """Serve the latest edition at http://127.0.0.1:PORT/ for a browser."""
+    import uvicorn
+
+    from .web import make_app
+
+    with context.store() as store:
+        console.print(f"Serving the latest edition at http://127.0.0.1:{port}/ (Ctrl-C stops)")
+        uvicorn.run(
+            make_app(context.settings, store), host="127.0.0.1", port=port, log_level="warning"
+        )
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", default=8025, show_default=True, help="Port for the web pages.")
+@pass_context
+def serve(context: _Context, host: str, port: int) -> None:
+    """Run the schedule (fetch every 30 minutes, send at send_at) and the web pages."""
+    import logging
+
+    import uvicorn
+
+    from .schedule import make_scheduler
+    from .web import make_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    with context.store() as store:
+        scheduler = make_scheduler(context.settings, store)
+        scheduler.start()
+        edition = scheduler.get_job("edition")
+        console.print(
+            f"Next edition at {edition.next_run_time:%Y-%m-%d %H:%M %Z}; "
+            f"web pages at http://{host}:{port}/ (Ctrl-C stops)"
+        )
+        try:
+            uvicorn.run(
+                make_app(context.settings, store), host=host, port=port, log_level="warning"
+            )
+        finally:
+            scheduler.shutdown(wait=True)
+
+
+@main.command()
+@pass_context
+def demo(context: _Context) -> None:
+    """Run the whole job on the bundled sample feeds and subscribers.
+
+    Serves the sample feeds on 127.0.0.1 (dated as if fresh), imports the sample
+    subscribers, then fetches, builds and sends today's edition into the outbox.
+    """
+    settings = context.settings
+    samples = settings.config_path.resolve().parent
+    port = urlsplit(settings.feeds[0].url).port or 80
+    edition_date = today(settings, _now())
+    end = edition_window(edition_date, settings.edition.send_at, settings.edition.timezone)[1]
+    with context.store() as store:
+        added = _import_subscribers(store, samples / "subscribers.csv")
+        console.print(f"Sample subscribers: {added} added, {len(store.subscribers())} in all.")
+        try:
+            server = serve_samples(samples / "feeds", port, offset=end - SAMPLES_EDITION_END)
+            server.__enter__()
+        except OSError as exc:
+            raise DigestError(
+                f"cannot serve the sample feeds on 127.0.0.1:{port}: {exc.strerror}"
+            ) from None
+        try:
+            _print_fetch(fetch_feeds(settings, store, _now()))
+        finally:
+            server.__exit__(None, None, None)
+        digest = build_edition(settings, store, edition_date)
+        _print_build(digest)
+        report = send_edition(settings, store, edition_date, _now())
+        _print_send(report)
+    console.print(
+        f"\nOpen the emails in {report.destination}/ with any mail client, or see the edition "
+        f"in a browser:\n  .venv/bin/digest --config {context.config} preview   "
+        f"# then open {settings.edition.site_url}/"
+    )
+
+
+# -- subscribers -----------------------------------------------------------------------------
+
+
+@main.group()
+def subscribers() -> None:
+    """Add, list, remove, import and export subscribers."""
+
+
+@subscribers.command("add")
+@click.argument("email")
+@click.option("--name", default="", help="How to greet them.")
+@pass_context
+def subscribers_add(context: _Context, email: str, name: str) -> None:
+    """Subscribe EMAIL (or resubscribe it)."""
+    address = normalize_address(email)
+    with context.store() as store:
+        added = store.add_subscriber(Subscriber(address, name.strip()), _now())
+    console.print(f"Subscribed {address}." if added else f"{address} is already subscribed.")
+
+
+@subscribers.command("list")
+@click.option("--all", "show_all", is_flag=True, help="Include unsubscribed addresses.")
+@pass_context
+def subscribers_list(context: _Context, show_all: bool) -> None:
+    """List subscribers."""
+    with context.store() as store:
+        people = store.subscribers(active_only=not show_all)
+    table = Table("Email", "Name", "Status")
+    for person in people:
+        table.add_row(person.email, person.name, "active" if person.active else "unsubscribed")
+    console.print(table)
+    console.print(f"{len(people)} subscriber{'s' if len(people) != 1 else ''}.")
+
+
+@subscribers.command("remove")
+@click.argument("email")
+@pass_context
+def subscribers_remove(context: _Context, email: str) -> None:
+    """Remove EMAIL and its history."""
+    with context.store() as store:
+        removed = store.remove_subscriber(email.strip())
+    if not removed:
+        raise AddressError(f"{email}: not a subscriber")
+    console.print(f"Removed {email.strip()}.")
+
+
+@subscribers.command("import")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@pass_context
+def subscribers_import(context: _Context, file: Path) -> None:
+    """Import subscribers from a CSV file with an 'email' column (and optionally 'name').
+
+    Every row is checked first; one bad address imports nothing.
+    """
+    with context.store() as store:
+        added = _import_subscribers(store, file)
+    console.print(f"Imported {added} new subscriber{'s' if added != 1 else ''}.")
+
+
+def read_subscribers_csv(file: Path) -> list[Subscriber]:
+    """Every row of ``file`` as a subscriber; ``AddressError`` names the first bad line."""
+    try:
+        text = file.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{file}: cannot read: {exc}") from None
+    reader = csv.DictReader(io.StringIO(text))
+    fields = [name.strip().lower() for name in reader.fieldnames or []]
+    if "email" not in fields:
+        raise ConfigError(f"{file}: line 1: expected a header with an 'email' column")
+    reader.fieldnames = fields
+    people = []
+    for row in reader:
+        try:
+            address = normalize_address(row.get("email") or "")
+        except AddressError as exc:
+            raise AddressError(f"{file}:{reader.line_num}: {exc}") from None
+        people.append(Subscriber(address, (row.get("name") or "").strip()))
+    return people
+
+
+def _import_subscribers(store: Store, file: Path) -> int:
+    people = read_subscribers_csv(file)
+    return sum(store.add_subscriber(person, _now()) for person in people)
+
+
+@subscribers.command("export")
+@pass_context
+def subscribers_export(context: _Context) -> None:
+    """Write every subscriber as CSV to standard output."""
+    with context.store() as store:
+        people = store.subscribers()
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(["email", "name", "status"])
+    for person in people:
+        writer.writerow([person.email, person.name, "active" if person.active else "unsubscribed"])
+
+
+# -- feeds -----------------------------------------------------------------------------------
+
+
+@main.command()
+@pass_context
+def feeds(context: _Context) -> None:
+    """Each feed's last status, item count and last success."""
+    with context.store() as store:
+        store.sync_feeds(context.settings.feeds)
+        health = store.feed_health()
+    health.sort(key=lambda feed: (not feed.active, -feed.consecutive_failures, feed.name))
+    table = Table("Feed", "Section", "Status", "Items", "Last success", "Error")
+    for feed in health:
+        status = "inactive" if not feed.active else _status_text(feed.last_status, feed.last_error)
+        table.add_row(
+            feed.name,
+            feed.section,
+            status,
+            str(feed.stored_items),
+            _when(feed.last_success),
+            feed.last_error or "",
+        )
+    console.print(table)
+
+
+def _status_text(status: int | None, error: str | None) -> str:
+    if error:
+        return f"[red]failing ({status})[/red]" if status else "[red]failing[/red]"
+    return "never fetched" if status is None else f"ok ({status})"
+
+
+def _when(moment: dt.datetime | None) -> str:
+    return "never" if moment is None else f"{moment:%Y-%m-%d %H:%M} UTC"
+
+
+# -- output ------------------------------------------------------------------------------------
+
+
+def _print_fetch(reports: list[FeedReport]) -> None:
+    failed = [report for report in reports if report.error]
+    items = sum(report.items for report in reports)
+    new = sum(report.new_items for report in reports)
+    console.print(
+        f"Fetched {len(reports) - len(failed)}/{len(reports)} feeds: {items} items, {new} new."
+    )
+    for report in failed:
+        console.print(f"  [red]failed[/red] {report.name} ({report.url}): {report.error}")
+
+
+def _print_build(digest: Digest) -> None:
+    stories = [*digest.top, *(story for _, stories in digest.sections for story in stories)]
+    shared = sum(1 for story in stories if len(story.outlets) > 1)
+    console.print(
+        f"Built the edition of {digest.date}: {len(stories)} stories, "
+        f"{shared} covered by two or more outlets."
+    )
+
+
+def _print_send(report: SendReport) -> None:
+    console.print(
+        f"Sent the edition of {report.date} to {report.sent} subscribers"
+        f" ({report.already_sent} had it already) via {report.destination}."
+    )
+    for delivery in report.deliveries:
+        if not delivery.sent:
+            console.print(f"  [red]not sent[/red] {delivery.recipient}: {delivery.error}")
+    if report.failed:
+        raise DigestError(f"{report.failed} messages were refused; 'digest send' retries them")

@@ -1,0 +1,214 @@
+"""Settings: ``feeds.yaml`` for the edition and its feeds, ``DIGEST_*`` variables for the rest.
+
+Secrets (the SMTP URL with its password, the signing key) come only from the environment.
+Every wrong key or value raises ``ConfigError`` naming the file, the key and what was expected.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from email.utils import parseaddr
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+
+from .errors import ConfigError
+from .models import FeedSource, Section
+
+DEFAULT_CONFIG = Path("feeds.yaml")
+ENV_PREFIX = "DIGEST_"
+
+
+@dataclass(frozen=True, slots=True)
+class EditionSettings:
+    """How the edition looks and when it goes out."""
+
+    title: str
+    tagline: str
+    send_at: dt.time
+    timezone: ZoneInfo
+    sender: str
+    site_url: str
+    max_stories: int
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything a run needs, loaded once."""
+
+    config_path: Path
+    edition: EditionSettings
+    feeds: tuple[FeedSource, ...]
+    allow_private_hosts: bool
+    db_url: str
+    outbox: Path
+    #: None means: deliver through the embedded SMTP server into ``outbox``.
+    smtp_url: str | None
+    secret_key: str | None
+
+
+_EDITION_KEYS = {"title", "tagline", "send_at", "timezone", "from", "site_url", "max_stories"}
+_FEED_KEYS = {"name", "url", "section", "weight"}
+_TOP_KEYS = {"edition", "feeds", "allow_private_hosts"}
+
+
+def load_settings(path: Path = DEFAULT_CONFIG, env: Mapping[str, str] | None = None) -> Settings:
+    """Read ``path`` and the ``DIGEST_*`` variables of ``env`` (default: the process's)."""
+    env = os.environ if env is None else env
+    where = str(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{where}: no such file (pass --config PATH)") from None
+    except OSError as exc:
+        raise ConfigError(f"{where}: cannot read: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "not valid YAML"
+        raise ConfigError(f"{where}:{line}: {problem}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a mapping with 'edition' and 'feeds'")
+    _reject_unknown(where, "", raw, _TOP_KEYS)
+
+    edition = _edition(where, _mapping(where, "edition", raw.get("edition")))
+    feeds = _feeds(where, raw.get("feeds"))
+    allow_private = raw.get("allow_private_hosts", False)
+    if not isinstance(allow_private, bool):
+        raise ConfigError(f"{where}: allow_private_hosts: expected true or false")
+
+    db_url = env.get(f"{ENV_PREFIX}DB") or f"sqlite:///{path.resolve().parent / 'digest.db'}"
+    outbox = Path(env.get(f"{ENV_PREFIX}OUTBOX") or "outbox")
+    smtp_url = env.get(f"{ENV_PREFIX}SMTP_URL") or None
+    if smtp_url is not None:
+        _check_smtp_url(smtp_url)
+    return Settings(
+        config_path=path,
+        edition=edition,
+        feeds=feeds,
+        allow_private_hosts=allow_private,
+        db_url=db_url,
+        outbox=outbox,
+        smtp_url=smtp_url,
+        secret_key=env.get(f"{ENV_PREFIX}SECRET_KEY") or None,
+    )
+
+
+def _mapping(where: str, key: str, value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: {key}: expected a mapping")
+    return value
+
+
+def _reject_unknown(where: str, prefix: str, raw: dict[str, Any], known: set[str]) -> None:
+    unknown = sorted(set(map(str, raw)) - known)
+    if unknown:
+        expected = ", ".join(sorted(known))
+        raise ConfigError(
+            f"{where}: {prefix}{unknown[0]}: unknown key (expected one of {expected})"
+        )
+
+
+def _string(where: str, key: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{where}: {key}: expected a non-empty string")
+    return value.strip()
+
+
+def _edition(where: str, raw: dict[str, Any]) -> EditionSettings:
+    _reject_unknown(where, "edition.", raw, _EDITION_KEYS)
+    for key in sorted(_EDITION_KEYS - {"max_stories"}):
+        if key not in raw:
+            raise ConfigError(f"{where}: edition.{key}: missing")
+
+    send_at_raw = str(raw["send_at"])
+    try:
+        send_at = dt.time.fromisoformat(send_at_raw)
+    except ValueError:
+        raise ConfigError(
+            f"{where}: edition.send_at: expected a time as HH:MM, got {send_at_raw!r}"
+        ) from None
+
+    tz_name = _string(where, "edition.timezone", raw["timezone"])
+    try:
+        timezone = ZoneInfo(tz_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"{where}: edition.timezone: unknown time zone {tz_name!r} "
+            "(expected an IANA name such as America/New_York)"
+        ) from None
+
+    sender = _string(where, "edition.from", raw["from"])
+    if "@" not in parseaddr(sender)[1]:
+        raise ConfigError(
+            f"{where}: edition.from: expected an address such as 'Name <digest@example.com>'"
+        )
+
+    site_url = _string(where, "edition.site_url", raw["site_url"]).rstrip("/")
+    parts = urlsplit(site_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"{where}: edition.site_url: expected an http(s) URL, got {site_url!r}")
+
+    max_stories = raw.get("max_stories", 30)
+    if not isinstance(max_stories, int) or isinstance(max_stories, bool) or max_stories < 1:
+        raise ConfigError(f"{where}: edition.max_stories: expected a whole number above 0")
+
+    return EditionSettings(
+        title=_string(where, "edition.title", raw["title"]),
+        tagline=_string(where, "edition.tagline", raw["tagline"]),
+        send_at=send_at,
+        timezone=timezone,
+        sender=sender,
+        site_url=site_url,
+        max_stories=max_stories,
+    )
+
+
+def _feeds(where: str, raw: Any) -> tuple[FeedSource, ...]:
+    if not isinstance(raw, list) or not raw:
+        raise ConfigError(f"{where}: feeds: expected a non-empty list of feeds")
+    sections = ", ".join(section.value for section in Section)
+    feeds: list[FeedSource] = []
+    seen: set[str] = set()
+    for index, entry in enumerate(raw):
+        key = f"feeds[{index}]"
+        entry = _mapping(where, key, entry)
+        _reject_unknown(where, f"{key}.", entry, _FEED_KEYS)
+        url = _string(where, f"{key}.url", entry.get("url"))
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ConfigError(f"{where}: {key}.url: expected an http(s) URL, got {url!r}")
+        if url in seen:
+            raise ConfigError(f"{where}: {key}.url: {url} is listed twice")
+        seen.add(url)
+        try:
+            section = Section(str(entry.get("section", "")).lower())
+        except ValueError:
+            raise ConfigError(
+                f"{where}: {key}.section: expected one of {sections}, got {entry.get('section')!r}"
+            ) from None
+        weight = entry.get("weight", 1.0)
+        if isinstance(weight, bool) or not isinstance(weight, int | float) or weight <= 0:
+            raise ConfigError(f"{where}: {key}.weight: expected a number above 0")
+        name = _string(where, f"{key}.name", entry.get("name", parts.netloc))
+        feeds.append(FeedSource(name=name, url=url, section=section, weight=float(weight)))
+    return tuple(feeds)
+
+
+def _check_smtp_url(url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        raise ConfigError(
+            f"{ENV_PREFIX}SMTP_URL: expected smtp://user:pass@host:587?starttls=1 "
+            "or smtps://user:pass@host:465"
+        )
+    try:
+        parts.port  # noqa: B018  (the property raises on a bad port)
+    except ValueError:
+        raise ConfigError(f"{ENV_PREFIX}SMTP_URL: the port is not a number") from None

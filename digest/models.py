@@ -1,0 +1,156 @@
+"""The plain data that flows through the pipeline.
+
+``FeedSource → FetchResult → Item → Story → Digest → Email → Delivery``: each stage takes
+and returns these frozen dataclasses, never dicts, so every field is named and typed once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Section(StrEnum):
+    """Where a story is shown in the edition."""
+
+    STOCKS = "stocks"
+    CRYPTO = "crypto"
+
+    @property
+    def label(self) -> str:
+        return self.value.capitalize()
+
+
+@dataclass(frozen=True, slots=True)
+class FeedSource:
+    """A feed as configured: where it lives and how much its stories count."""
+
+    name: str
+    url: str
+    section: Section
+    #: Multiplies the score of every story the outlet covers; 1.0 is an ordinary outlet.
+    weight: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Validators:
+    """What the server said last time, sent back for a conditional GET."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FetchResult:
+    """The outcome of one feed request: a body, 'not modified', or an error in words."""
+
+    source: FeedSource
+    status: int | None
+    body: bytes | None = None
+    validators: Validators = Validators()
+    error: str | None = None
+    #: Seconds from sending the request to the last byte of the response.
+    elapsed: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == 304
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One article from one feed, cleaned: plain-text title, safe HTML summary, UTC date."""
+
+    feed_url: str
+    source_name: str
+    section: Section
+    weight: float
+    #: Stable identity within the feed: the guid, or the canonical link when there is none.
+    key: str
+    title: str
+    link: str
+    summary_text: str
+    summary_html: str
+    published: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Story:
+    """One event as reported by one or more outlets; ``items[0]`` is the lead report."""
+
+    items: tuple[Item, ...]
+    section: Section
+    score: float
+
+    @property
+    def lead(self) -> Item:
+        return self.items[0]
+
+    @property
+    def outlets(self) -> tuple[str, ...]:
+        """Distinct outlet names, lead first."""
+        return tuple(dict.fromkeys(item.source_name for item in self.items))
+
+    @property
+    def other_items(self) -> tuple[Item, ...]:
+        """One report per outlet other than the lead's, for the 'also covered by' links."""
+        seen = {self.lead.source_name}
+        others = []
+        for item in self.items[1:]:
+            if item.source_name not in seen:
+                seen.add(item.source_name)
+                others.append(item)
+        return tuple(others)
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """One edition: the day's stories in order, before it is addressed to anybody."""
+
+    date: dt.date
+    title: str
+    tagline: str
+    window_start: dt.datetime
+    window_end: dt.datetime
+    top: tuple[Story, ...]
+    sections: tuple[tuple[Section, tuple[Story, ...]], ...]
+
+    @property
+    def story_count(self) -> int:
+        return len(self.top) + sum(len(stories) for _, stories in self.sections)
+
+
+@dataclass(frozen=True, slots=True)
+class Subscriber:
+    """Somebody who receives the digest."""
+
+    email: str
+    name: str = ""
+    active: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Email:
+    """A rendered message for one subscriber, ready for SMTP."""
+
+    recipient: str
+    subject: str
+    html: str
+    text: str
+    message_id: str
+    headers: tuple[tuple[str, str], ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """What happened to one message."""
+
+    recipient: str
+    edition: dt.date
+    sent: bool
+    error: str | None = None

@@ -1,0 +1,92 @@
+"""Order stories and lay out the edition: top stories first, then Stocks and Crypto.
+
+Pure: the window and ``now`` come in as arguments.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Sequence
+
+from .cluster import cluster_items
+from .models import Digest, Item, Section, Story
+
+#: A story loses half its recency weight every this many hours.
+RECENCY_HALF_LIFE_HOURS = 12.0
+#: How many of the best stories lead the edition before the sections.
+TOP_STORIES = 5
+#: The edition covers this much time before its send time.
+EDITION_SPAN = dt.timedelta(hours=24)
+
+
+def edition_window(
+    date: dt.date, send_at: dt.time, timezone: dt.tzinfo
+) -> tuple[dt.datetime, dt.datetime]:
+    """The UTC interval an edition of ``date`` covers: the 24 hours before it is sent."""
+    end = dt.datetime.combine(date, send_at, tzinfo=timezone).astimezone(dt.UTC)
+    return end - EDITION_SPAN, end
+
+
+def lead_first(items: Sequence[Item]) -> tuple[Item, ...]:
+    """The story's items with its lead report first: the highest-weight outlet that was first."""
+    return tuple(sorted(items, key=lambda item: (-item.weight, item.published, item.source_name)))
+
+
+def score_story(items: Sequence[Item], now: dt.datetime) -> float:
+    """Breadth (distinct outlets) × best source weight × recency of the latest report."""
+    outlets = len({item.source_name for item in items})
+    weight = max(item.weight for item in items)
+    latest = max(item.published for item in items)
+    age_hours = max(0.0, (now - latest).total_seconds() / 3600)
+    decay: float = 0.5 ** (age_hours / RECENCY_HALF_LIFE_HOURS)
+    return outlets * weight * decay
+
+
+def _section(items: Sequence[Item], lead: Item) -> Section:
+    votes = Counter(item.section for item in items)
+    best = max(votes.values())
+    return lead.section if votes[lead.section] == best else votes.most_common(1)[0][0]
+
+
+def make_stories(items: Sequence[Item], now: dt.datetime) -> list[Story]:
+    """Cluster ``items`` and return the stories, best first."""
+    stories = []
+    for group in cluster_items(items):
+        ordered = lead_first(group)
+        stories.append(
+            Story(
+                items=ordered, section=_section(ordered, ordered[0]), score=score_story(group, now)
+            )
+        )
+    stories.sort(key=lambda story: (-story.score, story.lead.title))
+    return stories
+
+
+def build_digest(
+    items: Sequence[Item],
+    *,
+    date: dt.date,
+    title: str,
+    tagline: str,
+    window: tuple[dt.datetime, dt.datetime],
+    max_stories: int,
+) -> Digest:
+    """The edition of ``date`` from the items published inside ``window``."""
+    start, end = window
+    in_window = [item for item in items if start <= item.published < end]
+    stories = make_stories(in_window, now=end)[:max_stories]
+    top = tuple(stories[:TOP_STORIES])
+    rest = stories[TOP_STORIES:]
+    sections = tuple(
+        (section, tuple(story for story in rest if story.section is section)) for section in Section
+    )
+    return Digest(
+        date=date,
+        title=title,
+        tagline=tagline,
+        window_start=start,
+        window_end=end,
+        top=top,
+        sections=tuple((section, stories) for section, stories in sections if stories),
+    )

@@ -1,0 +1,136 @@
+"""The whole database schema, in one place, with its numbered migrations.
+
+Tables are SQLAlchemy Core, so the same code runs on SQLite (the default) and PostgreSQL.
+A migration is applied once, in a transaction, and recorded in ``meta.schema_version``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Connection,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    select,
+)
+
+metadata = MetaData()
+
+meta = Table(
+    "meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+feeds = Table(
+    "feeds",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("url", String(2048), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("section", String(20), nullable=False),
+    Column("weight", Float, nullable=False, default=1.0),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("etag", String(1024)),
+    Column("last_modified", String(128)),
+    Column("last_attempt", DateTime),
+    Column("last_success", DateTime),
+    Column("last_status", Integer),
+    Column("last_error", Text),
+    Column("consecutive_failures", Integer, nullable=False, default=0),
+    Column("last_item_count", Integer, nullable=False, default=0),
+)
+
+items = Table(
+    "items",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("feed_id", Integer, ForeignKey("feeds.id", ondelete="CASCADE"), nullable=False),
+    Column("key", String(2048), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("link", String(2048), nullable=False),
+    Column("summary_text", Text, nullable=False),
+    Column("summary_html", Text, nullable=False),
+    Column("published", DateTime, nullable=False, index=True),
+    Column("first_seen", DateTime, nullable=False),
+    UniqueConstraint("feed_id", "key", name="items_feed_key"),
+)
+
+subscribers = Table(
+    "subscribers",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("email", String(320), nullable=False, unique=True),
+    Column("name", String(200), nullable=False, default=""),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("created_at", DateTime, nullable=False),
+    Column("unsubscribed_at", DateTime),
+)
+
+editions = Table(
+    "editions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("date", Date, nullable=False, unique=True),
+    Column("built_at", DateTime, nullable=False),
+    Column("payload", Text, nullable=False),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("edition_id", Integer, ForeignKey("editions.id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "subscriber_id", Integer, ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True
+    ),
+    # pending → sent, or pending → failed (retried by the next send).
+    Column("status", String(10), nullable=False, default="pending"),
+    Column("message_id", String(255), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("sent_at", DateTime),
+    Column("error", Text),
+)
+
+_V1_TABLES = [meta, feeds, items, subscribers, editions, deliveries]
+
+
+def _create_v1(connection: Connection) -> None:
+    metadata.create_all(connection, tables=_V1_TABLES)
+
+
+#: Numbered migrations; append, never edit one that has shipped.
+MIGRATIONS: list[Callable[[Connection], None]] = [_create_v1]
+
+
+def schema_version(connection: Connection) -> int:
+    if not connection.dialect.has_table(connection, "meta"):
+        return 0
+    value = connection.execute(select(meta.c.value).where(meta.c.key == "schema_version"))
+    found = value.scalar()
+    return int(found) if found is not None else 0
+
+
+def migrate(connection: Connection) -> int:
+    """Apply pending migrations in the caller's transaction; return the new version."""
+    current = schema_version(connection)
+    for version, step in enumerate(MIGRATIONS[current:], start=current + 1):
+        step(connection)
+        if version == 1:
+            connection.execute(meta.insert().values(key="schema_version", value="1"))
+        else:
+            connection.execute(
+                meta.update().where(meta.c.key == "schema_version").values(value=str(version))
+            )
+    return len(MIGRATIONS)

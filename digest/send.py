@@ -1,0 +1,230 @@
+"""Address, compose and hand messages to SMTP; the embedded server that fills ``outbox/``.
+
+Every message goes through real SMTP: to ``DIGEST_SMTP_URL`` when it is set, otherwise to
+an aiosmtpd server on 127.0.0.1 that writes each message to
+``outbox/<edition date>/<recipient>.eml``.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import datetime as dt
+import hashlib
+import hmac
+import os
+import re
+import smtplib
+import socket
+import ssl
+from collections.abc import Iterator
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime, parseaddr
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+from aiosmtpd.controller import Controller
+
+from .errors import AddressError, MessageRefusedError, SendError
+from .models import Email
+
+_NEWLINES = re.compile(r"[\r\n\x00]+")
+_UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9@._+-]")
+
+
+# -- addresses and links ------------------------------------------------------------------
+
+
+def normalize_address(address: str) -> str:
+    """The address in canonical form, or ``AddressError`` saying what is wrong with it."""
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        return validate_email(address.strip(), check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise AddressError(f"{address!r}: {exc}") from None
+
+
+def sign(key: str, email: str) -> str:
+    digest = hmac.new(key.encode(), email.lower().encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest[:18]).decode()
+
+
+def verify(key: str, email: str, token: str) -> bool:
+    return hmac.compare_digest(sign(key, email), token)
+
+
+def unsubscribe_url(site_url: str, key: str, email: str) -> str:
+    return f"{site_url}/unsubscribe?email={quote(email)}&token={sign(key, email)}"
+
+
+def make_message_id(date: dt.date, email: str, sender: str) -> str:
+    """Stable for one edition and one recipient, so a resend is recognisable."""
+    domain = parseaddr(sender)[1].rpartition("@")[2] or "localhost"
+    token = hashlib.sha256(f"{date.isoformat()}\0{email.lower()}".encode()).hexdigest()[:20]
+    return f"<digest.{date:%Y%m%d}.{token}@{domain}>"
+
+
+def list_id(title: str, sender: str) -> str:
+    domain = parseaddr(sender)[1].rpartition("@")[2] or "localhost"
+    slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-") or "digest"
+    return f"{_one_line(title)} <{slug}.{domain}>"
+
+
+# -- composing ------------------------------------------------------------------------------
+
+
+def _one_line(text: str) -> str:
+    """No feed text may add a header line: every newline goes, encoded or not."""
+    return _NEWLINES.sub(" ", text).strip()
+
+
+def compose(email: Email, sender: str, now: dt.datetime) -> EmailMessage:
+    """A multipart/alternative message with the headers mail providers require."""
+    message = EmailMessage(policy=SMTP)
+    message["From"] = _one_line(sender)
+    message["To"] = email.recipient
+    message["Subject"] = _one_line(email.subject)
+    message["Date"] = format_datetime(now.astimezone(dt.UTC))
+    message["Message-ID"] = email.message_id
+    for name, value in email.headers:
+        message[name] = _one_line(value)
+    message.set_content(email.text, cte="quoted-printable")
+    message.add_alternative(email.html, subtype="html", cte="quoted-printable")
+    return message
+
+
+# -- SMTP client ----------------------------------------------------------------------------
+
+
+class Mailer:
+    """One SMTP connection, reused for every message of a send."""
+
+    def __init__(self, url: str, timeout: float = 30.0) -> None:
+        self.url = url
+        parts = urlsplit(url)
+        self._host = parts.hostname or "localhost"
+        self._implicit_tls = parts.scheme == "smtps"
+        self._port = parts.port or (465 if self._implicit_tls else 25)
+        query = parse_qs(parts.query)
+        self._starttls = query.get("starttls", ["0"])[0].lower() in ("1", "true", "yes")
+        self._user = unquote(parts.username) if parts.username else None
+        self._password = unquote(parts.password) if parts.password else None
+        self._timeout = timeout
+        self._client: smtplib.SMTP | None = None
+
+    @property
+    def where(self) -> str:
+        return f"{self._host}:{self._port}"
+
+    def _connect(self) -> smtplib.SMTP:
+        context = ssl.create_default_context()
+        try:
+            client: smtplib.SMTP
+            if self._implicit_tls:
+                client = smtplib.SMTP_SSL(
+                    self._host, self._port, timeout=self._timeout, context=context
+                )
+            else:
+                client = smtplib.SMTP(self._host, self._port, timeout=self._timeout)
+                if self._starttls:
+                    client.starttls(context=context)
+            if self._user is not None:
+                client.login(self._user, self._password or "")
+        except (OSError, smtplib.SMTPException) as exc:
+            raise SendError(f"SMTP server {self.where}: {_smtp_reason(exc)}") from None
+        return client
+
+    def send(self, message: EmailMessage, sender: str, recipient: str) -> None:
+        """Hand one message over; ``SendError`` when the server refuses or is gone."""
+        envelope_from = parseaddr(sender)[1]
+        for attempt in range(2):
+            if self._client is None:
+                self._client = self._connect()
+            try:
+                self._client.send_message(message, envelope_from, [recipient])
+                return
+            except smtplib.SMTPServerDisconnected:
+                # A server may drop an idle connection; one reconnect is normal.
+                self._client = None
+                if attempt:
+                    raise SendError(f"SMTP server {self.where}: connection lost") from None
+            except (smtplib.SMTPRecipientsRefused, smtplib.SMTPDataError) as exc:
+                raise MessageRefusedError(f"{recipient}: {_smtp_reason(exc)}") from None
+            except (OSError, smtplib.SMTPException) as exc:
+                self.close()
+                raise SendError(f"SMTP server {self.where}: {_smtp_reason(exc)}") from None
+
+    def close(self) -> None:
+        if self._client is not None:
+            with contextlib.suppress(OSError, smtplib.SMTPException):
+                self._client.quit()
+            self._client = None
+
+
+def _smtp_reason(exc: BaseException) -> str:
+    if isinstance(exc, smtplib.SMTPResponseException):
+        error = exc.smtp_error
+        detail = error.decode(errors="replace") if isinstance(error, bytes) else error
+        return f"{exc.smtp_code} {detail}"
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        code, text = next(iter(exc.recipients.values()))
+        detail = text.decode(errors="replace") if isinstance(text, bytes) else text
+        return f"recipient refused: {code} {detail}"
+    if isinstance(exc, OSError):
+        return exc.strerror or str(exc) or type(exc).__name__
+    return str(exc) or type(exc).__name__
+
+
+# -- embedded SMTP server -------------------------------------------------------------------
+
+
+class _OutboxHandler:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        content = envelope.original_content or envelope.content
+        for recipient in envelope.rcpt_tos:
+            name = _UNSAFE_FILENAME.sub("_", recipient) + ".eml"
+            write_atomically(self.directory / name, content)
+        return "250 Message accepted for delivery"
+
+
+def write_atomically(path: Path, content: bytes) -> None:
+    """Write ``path`` so that a reader sees the old file or the whole new one."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    partial.write_bytes(content)
+    os.replace(partial, path)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextlib.contextmanager
+def outbox_server(directory: Path) -> Iterator[str]:
+    """Run an SMTP server on 127.0.0.1 that writes messages into ``directory``.
+
+    Yields the ``smtp://`` URL to send to.
+    """
+    port = _free_port()
+    controller = Controller(_OutboxHandler(directory), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield f"smtp://127.0.0.1:{port}"
+    finally:
+        controller.stop()
+
+
+def unsubscribe_headers(url: str, list_identifier: str) -> tuple[tuple[str, str], ...]:
+    return (
+        ("List-Id", list_identifier),
+        ("List-Unsubscribe", f"<{url}>"),
+        ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+    )

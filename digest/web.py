@@ -1,0 +1,116 @@
+"""The web pages: the edition in a browser, its archive, and unsubscribing.
+
+A small Starlette app; ``digest preview`` serves it with uvicorn on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from .config import Settings
+from .pipeline import make_links, signing_key
+from .render import Links, long_date, make_environment, render_digest
+from .send import verify
+from .store import Store
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; "
+    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+
+
+def _page(body: str, status: int = 200) -> HTMLResponse:
+    return HTMLResponse(body, status_code=status, headers=_SECURITY_HEADERS)
+
+
+_SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+def _message(title: str, text: str, status: int = 200) -> HTMLResponse:
+    return _page(
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<title>{html.escape(title)}</title></head>"
+        "<body style='font-family:Helvetica,Arial,sans-serif;max-width:600px;margin:40px auto;"
+        f"padding:0 16px;'><h1>{html.escape(title)}</h1><p>{text}</p></body></html>",
+        status,
+    )
+
+
+def make_app(settings: Settings, store: Store) -> Starlette:
+    """The ASGI app for ``settings``' site."""
+    environment = make_environment()
+
+    def edition_response(date: dt.date, request: Request) -> Response:
+        digest = store.load_edition(date)
+        if digest is None:
+            return _message("Not found", f"There is no edition for {date}.", 404)
+        subscriber = request.query_params.get("subscriber")
+        site = settings.edition.site_url
+        if subscriber:
+            links = make_links(settings, signing_key(settings, store), date, subscriber)
+        else:
+            archive = f"{site}/archive/{date.isoformat()}"
+            links = Links(site, unsubscribe=f"{site}/unsubscribe", view_in_browser=archive)
+        rendered = render_digest(digest, links, environment=environment)
+        if request.url.path.endswith(".txt"):
+            return PlainTextResponse(rendered.text, headers=_SECURITY_HEADERS)
+        return _page(rendered.html)
+
+    async def latest(request: Request) -> Response:
+        dates = store.edition_dates()
+        if not dates:
+            return _message("No edition yet", "Run <code>digest build</code> first.", 404)
+        return edition_response(dates[0], request)
+
+    async def archive_index(request: Request) -> Response:
+        rows = "".join(
+            f"<li><a href='/archive/{date.isoformat()}'>{long_date(date)}</a></li>"
+            for date in store.edition_dates()
+        )
+        return _message(f"{settings.edition.title}: archive", f"<ul>{rows}</ul>")
+
+    async def archive_edition(request: Request) -> Response:
+        raw = request.path_params["date"].removesuffix(".txt")
+        try:
+            date = dt.date.fromisoformat(raw)
+        except ValueError:
+            return _message("Not found", "That is not a date.", 404)
+        return edition_response(date, request)
+
+    async def unsubscribe(request: Request) -> Response:
+        email = request.query_params.get("email", "")
+        token = request.query_params.get("token", "")
+        if not email or not verify(signing_key(settings, store), email, token):
+            return _message(
+                "Unsubscribe",
+                "This link is not valid. Use the unsubscribe link at the end of your email.",
+                400,
+            )
+        if request.method == "POST":
+            store.unsubscribe(email, dt.datetime.now(dt.UTC))
+            return _message("Unsubscribed", f"{html.escape(email)} will get no more emails.")
+        return _message(
+            "Unsubscribe",
+            f"Stop sending {html.escape(settings.edition.title)} to {html.escape(email)}?"
+            f"<form method='post'><button type='submit'>Unsubscribe</button></form>",
+        )
+
+    return Starlette(
+        routes=[
+            Route("/", latest),
+            Route("/archive/", archive_index),
+            Route("/archive/{date}", archive_edition),
+            Route("/unsubscribe", unsubscribe, methods=["GET", "POST"]),
+        ]
+    )

@@ -1,0 +1,189 @@
+"""Real parts on loopback: an HTTP server for feeds, aiosmtpd for mail, SQLite in tmp_path."""
+
+from __future__ import annotations
+
+import datetime as dt
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from email import message_from_bytes
+from email.message import Message
+from email.policy import default as default_policy
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLES = REPO / "samples"
+SHARED_DATA = REPO.parent / "shared" / "data"
+#: The sample feeds' edition: 2026-11-24, sent at 07:00 New York time.
+SAMPLE_DATE = dt.date(2026, 11, 24)
+SAMPLE_NOW = dt.datetime(2026, 11, 24, 12, 0, tzinfo=dt.UTC)
+
+
+@dataclass
+class Route:
+    """What the test server answers on one path."""
+
+    body: bytes = b""
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+
+
+class FeedServer:
+    """A real HTTP server on 127.0.0.1 answering from a table of routes."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, Route] = {}
+        self.requests: list[tuple[str, dict[str, str]]] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                server.requests.append((self.path, dict(self.headers.items())))
+                route = server.routes.get(self.path)
+                if route is None:
+                    self._answer(Route(b"not found", 404))
+                    return
+                etag = route.headers.get("ETag")
+                if etag is not None and self.headers.get("If-None-Match") == etag:
+                    self._answer(Route(b"", 304, {"ETag": etag}))
+                    return
+                if route.delay:
+                    threading.Event().wait(route.delay)
+                self._answer(route)
+
+            def _answer(self, route: Route) -> None:
+                self.send_response(route.status)
+                for name, value in route.headers.items():
+                    self.send_header(name, value)
+                if route.status != 304:
+                    self.send_header("Content-Length", str(len(route.body)))
+                self.end_headers()
+                if route.status != 304:
+                    self.wfile.write(route.body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def serve_file(self, path: str, file: Path, **headers: str) -> str:
+        self.routes[path] = Route(file.read_bytes(), headers=headers)
+        return self.url(path)
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def feed_server() -> Iterator[FeedServer]:
+    server = FeedServer()
+    yield server
+    server.close()
+
+
+class Inbox:
+    """aiosmtpd on 127.0.0.1, keeping every message it receives."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, list[str], bytes]] = []
+        self.refuse: set[str] = set()
+        inbox = self
+
+        class Handler:
+            async def handle_RCPT(
+                self, server: Any, session: Any, envelope: Any, address: str, options: Any
+            ) -> str:
+                if address in inbox.refuse:
+                    return "550 5.1.1 mailbox unavailable"
+                envelope.rcpt_tos.append(address)
+                return "250 OK"
+
+            async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+                inbox.messages.append(
+                    (envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content)
+                )
+                return "250 OK"
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    @property
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.port}"
+
+    def parsed(self) -> dict[str, Message]:
+        """Each received message by its first recipient."""
+        return {
+            recipients[0]: message_from_bytes(raw, policy=default_policy)
+            for _, recipients, raw in self.messages
+        }
+
+    def close(self) -> None:
+        self.controller.stop()
+
+
+@pytest.fixture
+def inbox() -> Iterator[Inbox]:
+    smtp = Inbox()
+    yield smtp
+    smtp.close()
+
+
+def write_config(directory: Path, feeds: list[dict[str, Any]], **edition: Any) -> Path:
+    """A feeds.yaml in ``directory`` with the sample edition settings and ``feeds``."""
+    import yaml
+
+    settings = {
+        "title": "Market Digest",
+        "tagline": "Daily stocks & crypto headlines, free to your inbox",
+        "send_at": "07:00",
+        "timezone": "America/New_York",
+        "from": "Market Digest <digest@example.com>",
+        "site_url": "http://127.0.0.1:8025",
+        "max_stories": 30,
+        **edition,
+    }
+    path = directory / "feeds.yaml"
+    path.write_text(
+        yaml.safe_dump({"edition": settings, "allow_private_hosts": True, "feeds": feeds}),
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.fixture
+def serve_samples(feed_server: FeedServer, tmp_path: Path) -> Callable[..., Path]:
+    """Serve every sample feed and write a config for them; returns the config path."""
+
+    def make(**edition: Any) -> Path:
+        import yaml
+
+        sample = yaml.safe_load((SAMPLES / "feeds.yaml").read_text(encoding="utf-8"))
+        feeds = []
+        for feed in sample["feeds"]:
+            name = feed["url"].rsplit("/", 1)[1]
+            url = feed_server.serve_file(f"/{name}", SAMPLES / "feeds" / name)
+            feeds.append({**feed, "url": url})
+        return write_config(tmp_path, feeds, **edition)
+
+    return make

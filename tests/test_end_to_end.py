@@ -1,0 +1,143 @@
+"""`digest run` against the sample feeds on a real HTTP server and a real SMTP server."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from email import message_from_bytes
+from email.policy import default as default_policy
+from pathlib import Path
+
+import pytest
+
+from .conftest import SAMPLE_DATE, FeedServer, Inbox
+
+
+def digest_command(
+    *args: str, config: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the real ``digest`` command in a child process."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "digest", "--config", str(config), *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.fixture
+def sample_config(serve_samples, tmp_path: Path) -> Path:  # type: ignore[no-untyped-def]
+    config = serve_samples()
+    people = tmp_path / "people.csv"
+    people.write_text(
+        "email,name\nalice@example.com,Alice\nbob@example.org,Bob\ncarol@example.net,\n",
+        encoding="utf-8",
+    )
+    result = digest_command("subscribers", "import", str(people), config=config)
+    assert result.returncode == 0, result.stderr
+    return config
+
+
+def test_run_sends_one_multipart_message_per_subscriber(
+    sample_config: Path, inbox: Inbox, feed_server: FeedServer
+) -> None:
+    result = digest_command(
+        "run",
+        "--date",
+        SAMPLE_DATE.isoformat(),
+        config=sample_config,
+        env={"DIGEST_SMTP_URL": inbox.url},
+    )
+    assert result.returncode == 0, result.stderr
+    received = inbox.parsed()
+    assert sorted(received) == ["alice@example.com", "bob@example.org", "carol@example.net"]
+    for recipient, message in received.items():
+        assert message["To"] == recipient
+        assert message.get_content_type() == "multipart/alternative"
+        for header in ("From", "Subject", "Date", "Message-ID", "List-Id", "List-Unsubscribe"):
+            assert message[header], f"{header} missing"
+        text = message.get_body(("plain",)).get_content()
+        html = message.get_body(("html",)).get_content()
+        assert "Top stories" in html and "TOP STORIES" in text
+        # At least one story reached by several outlets, shown as such in both parts.
+        assert "outlets" in html and "outlets" in text
+        assert "/unsubscribe?email=" in message["List-Unsubscribe"]
+
+
+def test_second_run_sends_nothing_twice(sample_config: Path, inbox: Inbox) -> None:
+    env = {"DIGEST_SMTP_URL": inbox.url}
+    date = SAMPLE_DATE.isoformat()
+    first = digest_command("run", "--date", date, config=sample_config, env=env)
+    assert first.returncode == 0, first.stderr
+    second = digest_command("run", "--date", date, config=sample_config, env=env)
+    assert second.returncode == 0, second.stderr
+    assert len(inbox.messages) == 3
+    assert "3 had it already" in second.stdout
+
+
+def test_without_smtp_url_the_embedded_server_writes_the_outbox(
+    sample_config: Path, tmp_path: Path
+) -> None:
+    outbox = tmp_path / "outbox"
+    result = digest_command(
+        "run",
+        "--date",
+        SAMPLE_DATE.isoformat(),
+        config=sample_config,
+        env={"DIGEST_OUTBOX": str(outbox)},
+    )
+    assert result.returncode == 0, result.stderr
+    files = sorted(path.name for path in (outbox / SAMPLE_DATE.isoformat()).iterdir())
+    assert files == ["alice@example.com.eml", "bob@example.org.eml", "carol@example.net.eml"]
+    raw = (outbox / SAMPLE_DATE.isoformat() / "bob@example.org.eml").read_bytes()
+    message = message_from_bytes(raw, policy=default_policy)
+    assert message["To"] == "bob@example.org"
+    assert {part.get_content_type() for part in message.iter_parts()} == {
+        "text/plain",
+        "text/html",
+    }
+
+
+def test_unreachable_smtp_server_is_one_line_and_nothing_is_lost(
+    sample_config: Path, inbox: Inbox
+) -> None:
+    date = SAMPLE_DATE.isoformat()
+    down = digest_command(
+        "run", "--date", date, config=sample_config, env={"DIGEST_SMTP_URL": "smtp://127.0.0.1:9"}
+    )
+    assert down.returncode == 1
+    assert "Traceback" not in down.stderr
+    assert down.stderr.strip().count("\n") == 0
+    assert "127.0.0.1:9" in down.stderr
+    # The messages stayed pending: the next send delivers every one of them.
+    again = digest_command(
+        "send", "--date", date, config=sample_config, env={"DIGEST_SMTP_URL": inbox.url}
+    )
+    assert again.returncode == 0, again.stderr
+    assert len(inbox.messages) == 3
+
+
+def test_refused_recipient_is_reported_and_retried(sample_config: Path, inbox: Inbox) -> None:
+    inbox.refuse.add("bob@example.org")
+    date = SAMPLE_DATE.isoformat()
+    env = {"DIGEST_SMTP_URL": inbox.url}
+    first = digest_command("run", "--date", date, config=sample_config, env=env)
+    assert first.returncode == 1
+    assert "bob@example.org" in first.stdout + first.stderr
+    assert sorted(r for _, rs, _ in inbox.messages for r in rs) == [
+        "alice@example.com",
+        "carol@example.net",
+    ]
+    inbox.refuse.clear()
+    second = digest_command("send", "--date", date, config=sample_config, env=env)
+    assert second.returncode == 0, second.stderr
+    assert sorted(r for _, rs, _ in inbox.messages for r in rs) == [
+        "alice@example.com",
+        "bob@example.org",
+        "carol@example.net",
+    ]

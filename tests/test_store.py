@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from digest import schema
+from digest.errors import StoreError
+from digest.models import FeedSource, FetchResult, Section, Subscriber, Validators
+from digest.store import Store
+
+from .factories import BASE, make_item
+
+SOURCE = FeedSource("Wire", "https://wire.example.com/rss", Section.STOCKS, 1.2)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    store = Store(f"sqlite:///{tmp_path / 'digest.db'}")
+    store.sync_feeds([SOURCE])
+    return store
+
+
+def ok(body: bytes = b"x", etag: str | None = None) -> FetchResult:
+    return FetchResult(SOURCE, 200, body=body, validators=Validators(etag=etag))
+
+
+def test_schema_is_migrated_once_and_uses_wal(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'digest.db'}"
+    first = Store(url)
+    with first.engine.connect() as connection:
+        assert schema.schema_version(connection) == len(schema.MIGRATIONS)
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    first.close()
+    Store(url).close()  # a second open finds nothing to migrate and does not fail
+
+
+def test_an_item_is_stored_once_and_updated(store: Store) -> None:
+    item = make_item("Nvidia beats estimates", "Wire")
+    assert store.record_fetch(ok(), [item], BASE) == 1
+    retitled = make_item("Nvidia beats estimates, shares jump", "Wire", link=item.link)
+    assert store.record_fetch(ok(), [retitled], BASE) == 0
+    items = store.items_between(BASE - dt.timedelta(days=1), BASE)
+    assert [i.title for i in items] == ["Nvidia beats estimates, shares jump"]
+    assert items[0].source_name == "Wire" and items[0].weight == 1.2
+
+
+def test_health_counts_failures_and_resets_on_success(store: Store) -> None:
+    failed = FetchResult(SOURCE, 500, error="HTTP 500")
+    store.record_fetch(failed, [], BASE)
+    store.record_fetch(failed, [], BASE)
+    (health,) = store.feed_health()
+    assert health.consecutive_failures == 2
+    assert health.last_error == "HTTP 500" and health.last_success is None
+    store.record_fetch(ok(etag='"v1"'), [make_item("A story", "Wire")], BASE)
+    (health,) = store.feed_health()
+    assert health.consecutive_failures == 0 and health.last_error is None
+    assert health.last_success == BASE and health.last_item_count == 1
+    assert store.validators()[SOURCE.url] == Validators(etag='"v1"')
+
+
+def test_feeds_dropped_from_config_become_inactive(store: Store) -> None:
+    store.record_fetch(ok(), [make_item("A story", "Wire")], BASE)
+    other = FeedSource("Other", "https://other.example.com/rss", Section.CRYPTO)
+    store.sync_feeds([other])
+    assert {(h.name, h.active) for h in store.feed_health()} == {("Wire", False), ("Other", True)}
+    assert store.items_between(BASE - dt.timedelta(days=1), BASE) == []
+
+
+def test_subscribers_add_unsubscribe_and_resubscribe(store: Store) -> None:
+    assert store.add_subscriber(Subscriber("a@example.com", "A"), BASE)
+    assert not store.add_subscriber(Subscriber("a@example.com"), BASE)
+    assert store.unsubscribe("a@example.com", BASE)
+    assert store.subscribers(active_only=True) == []
+    assert store.add_subscriber(Subscriber("a@example.com"), BASE)
+    assert store.subscribers() == [Subscriber("a@example.com", "A", True)]
+    assert store.remove_subscriber("a@example.com")
+    assert not store.remove_subscriber("a@example.com")
+
+
+def test_deliveries_are_planned_once_and_marked(store: Store) -> None:
+    from digest.rank import build_digest
+
+    date = dt.date(2026, 11, 24)
+    digest = build_digest(
+        [],
+        date=date,
+        title="T",
+        tagline="t",
+        window=(BASE - dt.timedelta(days=1), BASE),
+        max_stories=5,
+    )
+    store.save_edition(digest, BASE)
+    for email in ("a@example.com", "b@example.com"):
+        store.add_subscriber(Subscriber(email), BASE)
+    assert store.plan_deliveries(date, lambda email: f"<{email}>") == 2
+    assert store.plan_deliveries(date, lambda email: f"<{email}>") == 0
+    store.mark_delivery(date, "a@example.com", BASE)
+    store.mark_delivery(date, "b@example.com", BASE, error="550 no")
+    assert [p.subscriber.email for p in store.pending_deliveries(date)] == ["b@example.com"]
+    assert store.delivery_counts(date) == {"sent": 1, "failed": 1}
+    assert store.load_edition(date) == digest
+    with store.engine.connect() as connection:
+        ids = connection.execute(select(schema.deliveries.c.message_id)).scalars().all()
+    assert sorted(ids) == ["<a@example.com>", "<b@example.com>"]
+
+
+def test_unopenable_database_is_a_store_error(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="cannot open the database"):
+        Store(f"sqlite:///{tmp_path / 'missing-dir' / 'digest.db'}")
