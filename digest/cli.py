@@ -11,7 +11,7 @@ import datetime as dt
 import io
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -218,17 +218,16 @@ def demo(context: _Context) -> None:
     with context.store() as store:
         added = _import_subscribers(store, samples / "subscribers.csv")
         console.print(f"Sample subscribers: {added} added, {len(store.subscribers())} in all.")
-        try:
-            server = serve_samples(samples / "feeds", port, offset=end - SAMPLES_EDITION_END)
-            server.__enter__()
-        except OSError as exc:
-            raise DigestError(
-                f"cannot serve the sample feeds on 127.0.0.1:{port}: {exc.strerror}"
-            ) from None
-        try:
+        with ExitStack() as stack:
+            try:
+                stack.enter_context(
+                    serve_samples(samples / "feeds", port, offset=end - SAMPLES_EDITION_END)
+                )
+            except OSError as exc:
+                raise DigestError(
+                    f"cannot serve the sample feeds on 127.0.0.1:{port}: {exc.strerror}"
+                ) from None
             _print_fetch(fetch_feeds(settings, store, _now()))
-        finally:
-            server.__exit__(None, None, None)
         digest = build_edition(settings, store, edition_date)
         _print_build(digest)
         report = send_edition(settings, store, edition_date, _now())
