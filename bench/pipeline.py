@@ -48,7 +48,7 @@ def row(label: str, ours: float, baseline: float, unit: str, higher_is_better: b
     ratio = ours / baseline if higher_is_better else baseline / ours
     print(
         f"  {label:<34} {ours:>12,.1f} {unit:<10} baseline {baseline:>12,.1f} {unit:<10}"
-        f" ({ratio:.1f}x)"
+        f" ({ratio:.3g}x)"
     )
 
 

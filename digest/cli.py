@@ -37,7 +37,7 @@ from .send import normalize_address
 from .store import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
-console = Console(highlight=False)
+console = Console(highlight=False, soft_wrap=True)
 
 
 class _Group(click.Group):

@@ -34,6 +34,8 @@ _TRACKING_PREFIXES = ("utm_", "mc_", "pk_", "hsa_", "_hs")
 _TRACKING_PARAMS = {"fbclid", "gclid", "dclid", "msclkid", "yclid", "igshid", "ref_src", "cmpid"}
 
 _WHITESPACE = re.compile(r"\s+")
+# get_text(" ") puts a space before punctuation that followed a tag: "at <a>X</a>." → "at X ."
+_SPACE_BEFORE_PUNCTUATION = re.compile(r"\s+([.,;:!?)])")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
@@ -59,7 +61,7 @@ def clean_text(html_or_text: str) -> str:
         # A short title looks like a file name to bs4; it is never opened as one.
         warnings.simplefilter("ignore", MarkupResemblesLocatorWarning)
         text = BeautifulSoup(safe, "html.parser").get_text(" ")
-    return _WHITESPACE.sub(" ", text).strip()
+    return _SPACE_BEFORE_PUNCTUATION.sub(r"\1", _WHITESPACE.sub(" ", text)).strip()
 
 
 def summarize(text: str, limit: int = 280) -> str:

@@ -47,3 +47,9 @@ def test_summarize_keeps_whole_sentences() -> None:
     text = "First sentence here. Second one follows. " + "Third is long. " * 30
     assert summarize(text, limit=60) == "First sentence here. Second one follows."
     assert summarize("short") == "short"
+
+
+def test_clean_text_keeps_punctuation_next_to_link_text() -> None:
+    assert clean_text('<p>Read more at <a href="https://x.example.com">X</a>.</p>') == (
+        "Read more at X."
+    )
