@@ -1,7 +1,9 @@
 """Parse fetched feed bytes into clean ``Item`` values.
 
-Only bytes go in: feedparser is never handed a URL or a path, so nothing a feed or a user
-supplies is opened by the parser.
+fastfeedparser (lxml) reads nearly every feed, at about 50 times feedparser's speed; feedparser
+reads what it cannot (broken XML, odd encodings). Either way only bytes go in, never a URL or
+a path, and our own sanitizer cleans every field once (both parsers' own cleaning is off or
+unused).
 """
 
 from __future__ import annotations
@@ -9,8 +11,12 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import io
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urljoin
 
+import fastfeedparser
 import feedparser
 
 from .models import FeedSource, Item
@@ -21,45 +27,155 @@ feedparser.SANITIZE_HTML = False
 feedparser.RESOLVE_RELATIVE_URIS = False
 
 
-def parse_feed(body: bytes, source: FeedSource, fetched_at: dt.datetime) -> list[Item]:
-    """Every usable entry of the feed document ``body``.
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One feed entry as a parser gave it, before cleaning."""
 
-    An entry without a title or an http(s) link is skipped; one without a date gets
-    ``fetched_at``. A document that is not a feed at all gives an empty list.
+    title: str
+    link: str
+    guid: str
+    summary: str
+    published: dt.datetime | None
+
+
+def read_entries(
+    body: bytes, content_type: str | None = None, base_url: str | None = None
+) -> list[Entry]:
+    """The entries of the feed document ``body``: fastfeedparser first, then feedparser.
+
+    feedparser takes over when the fast path fails, finds nothing, or decoded the bytes
+    wrongly (a replacement character), and whenever the server named a charset other than
+    UTF-8: feedparser applies the HTTP and XML encoding rules (RFC 7303) properly.
     """
-    # A stream, not bytes: feedparser opens a bytes value that looks like a path or URL.
-    parsed = feedparser.parse(io.BytesIO(body), response_headers={"content-location": source.url})
-    items = []
-    for entry in parsed.entries:
-        item = _item(entry, source, fetched_at)
-        if item is not None:
-            items.append(item)
-    return items
+    entries: list[Entry] = []
+    if _is_utf8_or_unnamed(content_type):
+        try:
+            entries = fast_entries(body)
+        except Exception:  # any failure of the fast path: try the careful one
+            entries = []
+        if any(_REPLACEMENT in entry.title + entry.summary for entry in entries):
+            entries = []
+    return entries or slow_entries(body, content_type, base_url)
 
 
-def _item(entry: Any, source: FeedSource, fetched_at: dt.datetime) -> Item | None:
-    title = clean_text(entry.get("title", ""))
-    link = safe_link(entry.get("link", "") or "")
-    if not title or link is None:
+def parse_feed(
+    body: bytes, source: FeedSource, fetched_at: dt.datetime, content_type: str | None = None
+) -> list[Item]:
+    """Every usable entry of ``body`` as a clean item.
+
+    ``content_type`` is the HTTP Content-Type header, which may name the charset. An entry
+    without a title or an http(s) link is skipped; one without a date gets ``fetched_at``.
+    A document that is not a feed gives an empty list.
+    """
+    return list(_items(read_entries(body, content_type, source.url), source, fetched_at))
+
+
+_REPLACEMENT = "\ufffd"
+
+
+def _is_utf8_or_unnamed(content_type: str | None) -> bool:
+    if not content_type:
+        return True
+    for parameter in content_type.split(";")[1:]:
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset":
+            return value.strip().strip('"').lower() in ("utf-8", "utf8", "us-ascii")
+    return True
+
+
+def _items(entries: Iterable[Entry], source: FeedSource, fetched_at: dt.datetime) -> Iterable[Item]:
+    for entry in entries:
+        title = clean_text(entry.title)
+        # Relative links are relative to the feed's own address.
+        link = safe_link(urljoin(source.url, entry.link)) if entry.link else None
+        if not title or link is None:
+            continue
+        summary_html = clean_html(entry.summary)
+        canonical = canonical_link(link)
+        yield Item(
+            feed_url=source.url,
+            source_name=source.name,
+            section=source.section,
+            weight=source.weight,
+            key=_identity(entry.guid) or canonical,
+            title=title,
+            link=canonical,
+            summary_text=summarize(clean_text(summary_html)),
+            summary_html=summary_html,
+            published=entry.published or fetched_at,
+        )
+
+
+def _identity(guid: str) -> str:
+    """The guid, with a permalink guid made canonical so tracking parameters don't split it."""
+    guid = guid.strip()
+    return canonical_link(guid) if guid.startswith(("http://", "https://")) else guid
+
+
+# -- fastfeedparser ----------------------------------------------------------------------------
+
+
+def fast_entries(body: bytes) -> list[Entry]:
+    parsed = fastfeedparser.parse(body, include_content=True, include_tags=False)
+    return [
+        Entry(
+            title=str(entry.get("title") or ""),
+            link=str(entry.get("link") or ""),
+            guid=str(entry.get("id") or ""),
+            summary=_fast_summary(entry),
+            published=_iso_date(entry.get("published") or entry.get("updated")),
+        )
+        for entry in parsed.entries
+    ]
+
+
+def _fast_summary(entry: Any) -> str:
+    description = entry.get("description") or ""
+    if description:
+        return str(description)
+    for content in entry.get("content") or ():
+        if content.get("value"):
+            return str(content["value"])
+    return ""
+
+
+def _iso_date(value: Any) -> dt.datetime | None:
+    if not value:
         return None
-    summary_html = clean_html(_summary_source(entry))
-    summary_text = summarize(clean_text(summary_html))
-    guid = (entry.get("id") or "").strip()
-    return Item(
-        feed_url=source.url,
-        source_name=source.name,
-        section=source.section,
-        weight=source.weight,
-        key=guid or canonical_link(link),
-        title=title,
-        link=canonical_link(link),
-        summary_text=summary_text,
-        summary_html=summary_html,
-        published=_published(entry) or fetched_at,
-    )
+    try:
+        moment = dt.datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    # Whole seconds, as feedparser gives them: the same entry has the same date either way.
+    return moment.astimezone(dt.UTC).replace(microsecond=0)
 
 
-def _summary_source(entry: Any) -> str:
+# -- feedparser --------------------------------------------------------------------------------
+
+
+def slow_entries(
+    body: bytes, content_type: str | None = None, base_url: str | None = None
+) -> list[Entry]:
+    headers = {"content-type": content_type} if content_type else {}
+    if base_url:
+        headers["content-location"] = base_url
+    # A stream, not bytes: feedparser opens a bytes value that looks like a path or URL.
+    parsed = feedparser.parse(io.BytesIO(body), response_headers=headers)
+    return [
+        Entry(
+            title=str(entry.get("title", "")),
+            link=str(entry.get("link", "") or ""),
+            guid=str(entry.get("id") or ""),
+            summary=_slow_summary(entry),
+            published=_struct_date(entry),
+        )
+        for entry in parsed.entries
+    ]
+
+
+def _slow_summary(entry: Any) -> str:
     summary = entry.get("summary") or ""
     if summary:
         return str(summary)
@@ -69,7 +185,7 @@ def _summary_source(entry: Any) -> str:
     return ""
 
 
-def _published(entry: Any) -> dt.datetime | None:
+def _struct_date(entry: Any) -> dt.datetime | None:
     for key in ("published_parsed", "updated_parsed", "created_parsed"):
         # dict.get: feedparser's own get maps missing keys to others, with a warning.
         parsed = dict.get(entry, key)
