@@ -52,6 +52,12 @@ class FetchResult:
     error: str | None = None
     #: Seconds from sending the request to the last byte of the response.
     elapsed: float = 0.0
+    #: The Content-Type header, which may name the charset.
+    content_type: str | None = None
+    #: Where a permanent redirect (301/308) says the feed now lives.
+    moved_to: str | None = None
+    #: Seconds the server asked us to wait (429/503 with Retry-After).
+    retry_after: float | None = None
 
     @property
     def ok(self) -> bool:

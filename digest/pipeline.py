@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import quote
 
 from .config import Settings
@@ -32,7 +32,7 @@ from .store import PendingDelivery, Store
 
 @dataclass(frozen=True, slots=True)
 class FeedReport:
-    """What one feed gave in a fetch."""
+    """What one feed gave in a fetch, or why it was not fetched this time."""
 
     name: str
     url: str
@@ -40,6 +40,8 @@ class FeedReport:
     items: int
     new_items: int
     error: str | None
+    #: Set when the feed was not due: it is backing off or the server asked us to wait.
+    postponed_until: dt.datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,25 +66,42 @@ def today(settings: Settings, now: dt.datetime) -> dt.date:
     return now.astimezone(settings.edition.timezone).date()
 
 
+def make_policy(settings: Settings) -> FetchPolicy:
+    return FetchPolicy(
+        user_agent=make_user_agent(settings.edition.site_url),
+        allow_private_hosts=settings.allow_private_hosts,
+    )
+
+
 def fetch_feeds(
     settings: Settings, store: Store, now: dt.datetime, policy: FetchPolicy | None = None
 ) -> list[FeedReport]:
-    """Fetch every configured feed, store new items and each feed's health."""
+    """Fetch every feed that is due, store new items and each feed's health.
+
+    Feeds that are backing off after failures, or that a server asked to wait, are listed
+    with the time they are due again.
+    """
     store.sync_feeds(settings.feeds)
-    policy = policy or FetchPolicy(user_agent=make_user_agent(settings.edition.site_url))
-    results = asyncio.run(fetch_all(settings.feeds, store.validators(), policy))
-    return [_store_result(store, result, now) for result in results]
+    due = store.feed_sources(now)
+    due_urls = {source.url for source in due}
+    postponed = [
+        FeedReport(feed.name, feed.url, feed.last_status, 0, 0, None, feed.next_attempt)
+        for feed in store.feed_health()
+        if feed.active and feed.gone_at is None and feed.url not in due_urls
+    ]
+    results = asyncio.run(fetch_all(due, store.validators(), policy or make_policy(settings)))
+    return [_store_result(store, result, now) for result in results] + postponed
 
 
 def _store_result(store: Store, result: FetchResult, now: dt.datetime) -> FeedReport:
     items = []
     error = result.error
     if result.ok and result.body is not None:
-        items = parse_feed(result.body, result.source, fetched_at=now)
-        if not items and result.body.strip():
+        items = parse_feed(result.body, result.source, now, result.content_type)
+        if not items:
             error = "no entries found: not a feed, or an empty one"
     if error is not None and result.ok:
-        result = FetchResult(result.source, result.status, error=error, elapsed=result.elapsed)
+        result = replace(result, error=error, body=None)
     new = store.record_fetch(result, items, now)
     return FeedReport(result.source.name, result.source.url, result.status, len(items), new, error)
 

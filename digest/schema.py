@@ -22,7 +22,9 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    inspect,
     select,
+    text,
 )
 
 metadata = MetaData()
@@ -51,6 +53,13 @@ feeds = Table(
     Column("last_error", Text),
     Column("consecutive_failures", Integer, nullable=False, default=0),
     Column("last_item_count", Integer, nullable=False, default=0),
+    # Added by migration 2.
+    Column("origin", String(10), nullable=False, default="config"),
+    Column("config_url", String(2048)),
+    Column("next_attempt", DateTime),
+    Column("gone_at", DateTime),
+    Column("fetch_count", Integer, nullable=False, default=0),
+    Column("mean_response_ms", Float),
 )
 
 items = Table(
@@ -107,11 +116,39 @@ _V1_TABLES = [meta, feeds, items, subscribers, editions, deliveries]
 
 
 def _create_v1(connection: Connection) -> None:
+    # A new database gets the current shape at once; later migrations then find their
+    # columns present and only bring older databases up to date.
     metadata.create_all(connection, tables=_V1_TABLES)
 
 
+def _add_columns(connection: Connection, table: Table, names: list[str]) -> None:
+    present = {column["name"] for column in inspect(connection).get_columns(table.name)}
+    for name in names:
+        if name in present:
+            continue
+        column = table.c[name]
+        kind = column.type.compile(dialect=connection.dialect)
+        default = column.default.arg if column.default is not None else None  # type: ignore[attr-defined]
+        clause = f" NOT NULL DEFAULT {default!r}" if default is not None else ""
+        connection.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {name} {kind}{clause}"))
+
+
+def _feed_health_v2(connection: Connection) -> None:
+    """Feed origin (config or CLI), backoff, 410 Gone and response times."""
+    _add_columns(
+        connection,
+        feeds,
+        ["origin", "config_url", "next_attempt", "gone_at", "fetch_count", "mean_response_ms"],
+    )
+    connection.execute(
+        feeds.update()
+        .where(feeds.c.config_url.is_(None), feeds.c.origin == "config")
+        .values(config_url=feeds.c.url)
+    )
+
+
 #: Numbered migrations; append, never edit one that has shipped.
-MIGRATIONS: list[Callable[[Connection], None]] = [_create_v1]
+MIGRATIONS: list[Callable[[Connection], None]] = [_create_v1, _feed_health_v2]
 
 
 def schema_version(connection: Connection) -> int:

@@ -14,12 +14,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, create_engine, event, func, select
+from sqlalchemy import Connection, Engine, and_, create_engine, event, func, or_, select
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from . import schema as s
 from .errors import StoreError
+from .health import next_attempt
 from .models import Digest, FeedSource, FetchResult, Item, Section, Story, Subscriber, Validators
 
 
@@ -38,6 +39,10 @@ class FeedHealth:
     consecutive_failures: int
     last_item_count: int
     stored_items: int
+    origin: str = "config"
+    next_attempt: dt.datetime | None = None
+    gone_at: dt.datetime | None = None
+    mean_response_ms: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,10 +103,20 @@ class Store:
     # -- feeds ---------------------------------------------------------------------------
 
     def sync_feeds(self, sources: Iterable[FeedSource]) -> None:
-        """Make the feeds table match the configuration, keeping each feed's history."""
+        """Make the configured feeds match ``sources``, keeping each feed's history.
+
+        A configured feed is known by the URL in the configuration, even after a permanent
+        redirect moved the URL it is fetched from. Feeds added from the CLI are left alone.
+        """
         sources = list(sources)
         with self._begin() as c:
-            known = {row.url: row.id for row in c.execute(select(s.feeds.c.url, s.feeds.c.id))}
+            known = {
+                row.config_url: row.id
+                for row in c.execute(
+                    select(s.feeds.c.config_url, s.feeds.c.id).where(s.feeds.c.origin == "config")
+                )
+            }
+            taken = {row.url: row.id for row in c.execute(select(s.feeds.c.url, s.feeds.c.id))}
             for source in sources:
                 values = {
                     "name": source.name,
@@ -111,12 +126,76 @@ class Store:
                 }
                 if source.url in known:
                     c.execute(s.feeds.update().where(s.feeds.c.id == known[source.url]), values)
+                elif source.url in taken:
+                    # Added from the CLI first, listed in the configuration now.
+                    c.execute(
+                        s.feeds.update()
+                        .where(s.feeds.c.id == taken[source.url])
+                        .values(origin="config", config_url=source.url, **values)
+                    )
                 else:
-                    c.execute(s.feeds.insert().values(url=source.url, **values))
+                    c.execute(
+                        s.feeds.insert().values(
+                            url=source.url, origin="config", config_url=source.url, **values
+                        )
+                    )
             configured = {source.url for source in sources}
             gone = [url for url in known if url not in configured]
             if gone:
-                c.execute(s.feeds.update().where(s.feeds.c.url.in_(gone)).values(active=False))
+                c.execute(
+                    s.feeds.update().where(s.feeds.c.config_url.in_(gone)).values(active=False)
+                )
+
+    def add_feed(self, source: FeedSource) -> bool:
+        """Add a feed from the CLI (or bring a gone one back); False if it was already there."""
+        with self._begin() as c:
+            row = c.execute(
+                select(s.feeds.c.id, s.feeds.c.active, s.feeds.c.gone_at).where(
+                    s.feeds.c.url == source.url
+                )
+            ).first()
+            values = {
+                "name": source.name,
+                "section": source.section.value,
+                "weight": source.weight,
+                "active": True,
+                "gone_at": None,
+                "next_attempt": None,
+            }
+            if row is None:
+                c.execute(s.feeds.insert().values(url=source.url, origin="cli", **values))
+                return True
+            c.execute(s.feeds.update().where(s.feeds.c.id == row.id).values(**values))
+            return not row.active or row.gone_at is not None
+
+    def remove_feed(self, url: str) -> str | None:
+        """Remove a CLI-added feed and its items; returns its origin, or None if unknown.
+
+        A configured feed is not removed (the configuration would bring it back): its
+        origin, "config", tells the caller so.
+        """
+        with self._begin() as c:
+            row = c.execute(
+                select(s.feeds.c.id, s.feeds.c.origin).where(s.feeds.c.url == url)
+            ).first()
+            if row is None:
+                return None
+            if row.origin == "cli":
+                c.execute(s.feeds.delete().where(s.feeds.c.id == row.id))
+            return str(row.origin)
+
+    def feed_sources(self, now: dt.datetime | None = None) -> list[FeedSource]:
+        """Active feeds that are not gone; with ``now``, only those due by then."""
+        query = select(s.feeds).where(s.feeds.c.active, s.feeds.c.gone_at.is_(None))
+        if now is not None:
+            query = query.where(
+                or_(s.feeds.c.next_attempt.is_(None), s.feeds.c.next_attempt <= _naive_utc(now))
+            )
+        with self._begin() as c:
+            return [
+                FeedSource(row.name, row.url, Section(row.section), row.weight)
+                for row in c.execute(query.order_by(s.feeds.c.id))
+            ]
 
     def validators(self) -> dict[str, Validators]:
         with self._begin() as c:
@@ -126,28 +205,61 @@ class Store:
     def record_fetch(self, result: FetchResult, items: Sequence[Item], now: dt.datetime) -> int:
         """Store a fetch's items and the feed's health together; return how many are new."""
         with self._begin() as c:
-            feed_id = c.execute(
-                select(s.feeds.c.id).where(s.feeds.c.url == result.source.url)
-            ).scalar_one()
-            health: dict[str, Any] = {"last_attempt": _naive_utc(now), "last_status": result.status}
+            row = c.execute(
+                select(
+                    s.feeds.c.id,
+                    s.feeds.c.consecutive_failures,
+                    s.feeds.c.fetch_count,
+                    s.feeds.c.mean_response_ms,
+                ).where(s.feeds.c.url == result.source.url)
+            ).one()
+            milliseconds = result.elapsed * 1000
+            count = row.fetch_count
+            mean = (
+                milliseconds
+                if not count
+                else (row.mean_response_ms * count + milliseconds) / (count + 1)
+            )
+            health: dict[str, Any] = {
+                "last_attempt": _naive_utc(now),
+                "last_status": result.status,
+                "fetch_count": count + 1,
+                "mean_response_ms": mean,
+            }
             if result.ok:
                 health.update(
                     last_success=_naive_utc(now),
                     last_error=None,
                     consecutive_failures=0,
                     last_item_count=len(items),
+                    next_attempt=None,
                 )
                 if not result.not_modified:
                     health.update(
                         etag=result.validators.etag, last_modified=result.validators.last_modified
                     )
+            elif result.status == 410:
+                health.update(
+                    last_error="HTTP 410 Gone: the publisher removed this feed; no longer fetched",
+                    consecutive_failures=row.consecutive_failures + 1,
+                    gone_at=_naive_utc(now),
+                )
             else:
+                failures = row.consecutive_failures + 1
+                due = next_attempt(result.source.url, failures, result.retry_after, now)
                 health.update(
                     last_error=result.error,
-                    consecutive_failures=s.feeds.c.consecutive_failures + 1,
+                    consecutive_failures=failures,
+                    next_attempt=_naive_utc(due),
                 )
-            c.execute(s.feeds.update().where(s.feeds.c.id == feed_id).values(**health))
-            return self._save_items(c, feed_id, items, now)
+            if result.moved_to and result.moved_to != result.source.url:
+                taken = c.execute(
+                    select(s.feeds.c.id).where(s.feeds.c.url == result.moved_to)
+                ).first()
+                if taken is None:
+                    health["url"] = result.moved_to
+            c.execute(s.feeds.update().where(s.feeds.c.id == row.id).values(**health))
+            return self._save_items(c, row.id, items, now)
 
     def _save_items(
         self, c: Connection, feed_id: int, items: Sequence[Item], now: dt.datetime
@@ -241,6 +353,10 @@ class Store:
                     consecutive_failures=row.consecutive_failures,
                     last_item_count=row.last_item_count,
                     stored_items=row.stored,
+                    origin=row.origin,
+                    next_attempt=_aware(row.next_attempt),
+                    gone_at=_aware(row.gone_at),
+                    mean_response_ms=row.mean_response_ms,
                 )
                 for row in c.execute(query)
             ]

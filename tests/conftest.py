@@ -33,6 +33,15 @@ class Route:
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    #: Seconds between bytes of the body: a server that trickles.
+    drip: float = 0.0
+    #: Close the connection after the headers, without a body.
+    reset: bool = False
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a client that gives up mid-response is what some tests do on purpose
 
 
 class FeedServer:
@@ -40,6 +49,7 @@ class FeedServer:
 
     def __init__(self) -> None:
         self.routes: dict[str, Route] = {}
+        self.stopping = threading.Event()
         self.requests: list[tuple[str, dict[str, str]]] = []
         server = self
 
@@ -58,6 +68,14 @@ class FeedServer:
                     return
                 if route.delay:
                     threading.Event().wait(route.delay)
+                if route.reset:
+                    self.send_response(200)
+                    self.send_header("Content-Length", "100000")
+                    self.end_headers()
+                    self.wfile.flush()
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    self.close_connection = True
+                    return
                 self._answer(route)
 
             def _answer(self, route: Route) -> None:
@@ -67,13 +85,24 @@ class FeedServer:
                 if route.status != 304:
                     self.send_header("Content-Length", str(len(route.body)))
                 self.end_headers()
-                if route.status != 304:
+                if route.status == 304:
+                    return
+                if not route.drip:
                     self.wfile.write(route.body)
+                    return
+                for index in range(len(route.body)):
+                    try:
+                        self.wfile.write(route.body[index : index + 1])
+                        self.wfile.flush()
+                    except OSError:
+                        return  # the client gave up, as it should
+                    if server.stopping.wait(route.drip):
+                        return
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = _QuietServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
@@ -87,6 +116,7 @@ class FeedServer:
         return self.url(path)
 
     def close(self) -> None:
+        self.stopping.set()
         self.httpd.shutdown()
         self.httpd.server_close()
 
