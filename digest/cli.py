@@ -6,6 +6,7 @@ A ``DigestError`` becomes one line on stderr and exit status 1, never a tracebac
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import datetime as dt
 import io
@@ -22,19 +23,25 @@ from rich.table import Table
 
 from .config import DEFAULT_CONFIG, Settings, load_settings
 from .demo import SAMPLES_EDITION_END, serve_samples
-from .errors import AddressError, ConfigError, DigestError
-from .models import Digest, Subscriber
+from .discover import discover_feeds
+from .errors import AddressError, ConfigError, DigestError, FeedError
+from .fetch import fetch_all
+from .health import is_stale
+from .models import Digest, FeedSource, Section, Subscriber
+from .opml import read_opml, write_opml
+from .parse import parse_feed
 from .pipeline import (
     FeedReport,
     SendReport,
     build_edition,
     fetch_feeds,
+    make_policy,
     send_edition,
     today,
 )
 from .rank import edition_window
 from .send import normalize_address
-from .store import Store
+from .store import FeedHealth, Store
 
 F = TypeVar("F", bound=Callable[..., Any])
 console = Console(highlight=False, soft_wrap=True)
@@ -339,50 +346,179 @@ def subscribers_export(context: _Context) -> None:
 # -- feeds -----------------------------------------------------------------------------------
 
 
-@main.command()
-@pass_context
-def feeds(context: _Context) -> None:
-    """Each feed's last status, item count and last success."""
+@main.group(invoke_without_command=True)
+@click.pass_context
+def feeds(ctx: click.Context) -> None:
+    """Each feed's health, failing and stale feeds first; add, remove, check, import, export.
+
+    Feeds come from the configuration file and from 'digest feeds add'.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    context = ctx.find_object(_Context)
+    assert context is not None
     with context.store() as store:
         store.sync_feeds(context.settings.feeds)
         health = store.feed_health()
-    health.sort(key=lambda feed: (not feed.active, -feed.consecutive_failures, feed.name))
-    table = Table("Feed", "Section", "Status", "Items", "Last success", "Error")
-    for feed in health:
-        status = "inactive" if not feed.active else _status_text(feed.last_status, feed.last_error)
+    now = _now()
+
+    def urgency(feed: FeedHealth) -> tuple[int, int, str]:
+        if not feed.active:
+            rank = 4
+        elif feed.gone_at is not None:
+            rank = 1
+        elif feed.consecutive_failures:
+            rank = 0
+        elif is_stale(feed.last_success, now):
+            rank = 2
+        else:
+            rank = 3
+        return rank, -feed.consecutive_failures, feed.name
+
+    table = Table("Feed", "Section", "Status", "Fails", "Items", "Last success", "Avg ms", "Error")
+    for feed in sorted(health, key=urgency):
         table.add_row(
             feed.name,
             feed.section,
-            status,
+            _status_text(feed, now),
+            str(feed.consecutive_failures),
             str(feed.stored_items),
             _when(feed.last_success),
+            f"{feed.mean_response_ms:.0f}" if feed.mean_response_ms is not None else "",
             feed.last_error or "",
         )
     console.print(table)
 
 
-def _status_text(status: int | None, error: str | None) -> str:
-    if error:
-        return f"[red]failing ({status})[/red]" if status else "[red]failing[/red]"
-    return "never fetched" if status is None else f"ok ({status})"
+def _status_text(feed: FeedHealth, now: dt.datetime) -> str:
+    if not feed.active:
+        return "inactive"
+    if feed.gone_at is not None:
+        return "[red]gone (410)[/red]"
+    if feed.consecutive_failures:
+        retry = f", retry {_when(feed.next_attempt)}" if feed.next_attempt else ""
+        return f"[red]failing ({feed.last_status or 'no response'}){retry}[/red]"
+    if feed.last_attempt is None:
+        return "never fetched"
+    if is_stale(feed.last_success, now):
+        return "[yellow]stale[/yellow]"
+    return f"ok ({feed.last_status})"
 
 
 def _when(moment: dt.datetime | None) -> str:
     return "never" if moment is None else f"{moment:%Y-%m-%d %H:%M} UTC"
 
 
+_SECTION_CHOICE = click.Choice([section.value for section in Section])
+
+
+@feeds.command("add")
+@click.argument("url")
+@click.option("--section", type=_SECTION_CHOICE, required=True, help="Where its stories go.")
+@click.option("--name", default="", help="The outlet's name (default: the host).")
+@click.option(
+    "--weight",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="How much its stories count.",
+)
+@pass_context
+def feeds_add(context: _Context, url: str, section: str, name: str, weight: float) -> None:
+    """Add the feed at URL."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise FeedError(url, "expected an http(s) URL")
+    source = FeedSource(name.strip() or parts.netloc, url.strip(), Section(section), weight)
+    with context.store() as store:
+        store.sync_feeds(context.settings.feeds)
+        added = store.add_feed(source)
+    console.print(f"Added {source.name} ({source.url})." if added else f"{url} is already a feed.")
+
+
+@feeds.command("remove")
+@click.argument("url")
+@pass_context
+def feeds_remove(context: _Context, url: str) -> None:
+    """Remove the feed at URL (one added with 'digest feeds add')."""
+    with context.store() as store:
+        store.sync_feeds(context.settings.feeds)
+        origin = store.remove_feed(url.strip())
+    if origin is None:
+        raise FeedError(url, "not a feed (see 'digest feeds')")
+    if origin == "config":
+        raise FeedError(url, f"listed in {context.config}: remove it there")
+    console.print(f"Removed {url.strip()}.")
+
+
+@feeds.command("check")
+@click.argument("url")
+@pass_context
+def feeds_check(context: _Context, url: str) -> None:
+    """Fetch the feed at URL once and show what it holds (nothing is stored)."""
+    source = FeedSource(urlsplit(url).netloc or url, url, Section.STOCKS)
+    (result,) = asyncio.run(fetch_all([source], None, make_policy(context.settings)))
+    console.print(f"{url}: HTTP {result.status or '-'} in {result.elapsed * 1000:.0f} ms")
+    if result.moved_to:
+        console.print(f"  permanently moved to {result.moved_to}")
+    if not result.ok or result.body is None:
+        raise FeedError(url, result.error or "no body")
+    items = parse_feed(result.body, source, _now(), result.content_type)
+    console.print(
+        f"  {len(result.body):,} bytes, {result.content_type or 'no Content-Type'}, "
+        f"{len(items)} items"
+    )
+    if not items:
+        alternates = discover_feeds(result.body, url)
+        hint = f"; the page links to: {', '.join(alternates)}" if alternates else ""
+        raise FeedError(url, f"no entries found: not a feed, or an empty one{hint}")
+    newest = max(item.published for item in items)
+    console.print(f"  newest item {_when(newest)}")
+    for item in items[:5]:
+        console.print(f"  - {item.title}")
+
+
+@feeds.command("import")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option("--section", type=_SECTION_CHOICE, help="For feeds the file does not place.")
+@pass_context
+def feeds_import(context: _Context, file: Path, section: str | None) -> None:
+    """Add every feed of an OPML file (one bad entry imports nothing)."""
+    sources = read_opml(file, Section(section) if section else None)
+    with context.store() as store:
+        store.sync_feeds(context.settings.feeds)
+        added = sum(store.add_feed(source) for source in sources)
+    console.print(f"Imported {added} new feed{'s' if added != 1 else ''} of {len(sources)}.")
+
+
+@feeds.command("export")
+@pass_context
+def feeds_export(context: _Context) -> None:
+    """Write every active feed as OPML to standard output."""
+    with context.store() as store:
+        store.sync_feeds(context.settings.feeds)
+        sources = store.feed_sources()
+    click.echo(write_opml(sources, context.settings.edition.title), nl=False)
+
+
 # -- output ------------------------------------------------------------------------------------
 
 
 def _print_fetch(reports: list[FeedReport]) -> None:
-    failed = [report for report in reports if report.error]
-    items = sum(report.items for report in reports)
-    new = sum(report.new_items for report in reports)
+    postponed = [report for report in reports if report.postponed_until is not None]
+    fetched = [report for report in reports if report.postponed_until is None]
+    failed = [report for report in fetched if report.error]
+    items = sum(report.items for report in fetched)
+    new = sum(report.new_items for report in fetched)
     console.print(
-        f"Fetched {len(reports) - len(failed)}/{len(reports)} feeds: {items} items, {new} new."
+        f"Fetched {len(fetched) - len(failed)}/{len(fetched)} feeds: {items} items, {new} new."
     )
     for report in failed:
         console.print(f"  [red]failed[/red] {report.name} ({report.url}): {report.error}")
+    for report in postponed:
+        console.print(
+            f"  postponed {report.name} ({report.url}) until {_when(report.postponed_until)}"
+        )
 
 
 def _print_build(digest: Digest) -> None:

@@ -21,7 +21,9 @@ def config(tmp_path: Path) -> Path:
 
 
 def invoke(config: Path, *args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(main, ["--config", str(config), *args], env={"DIGEST_DB": ""})
+    result = CliRunner().invoke(
+        main, ["--config", str(config), *args], env={"DIGEST_DB": "", "COLUMNS": "250"}
+    )
     return result.exit_code, result.output
 
 
@@ -100,6 +102,12 @@ def test_every_command_has_help(config: Path) -> None:
         ["demo"],
         ["feeds"],
         ["subscribers"],
+        ["serve"],
+        ["feeds", "add"],
+        ["feeds", "remove"],
+        ["feeds", "check"],
+        ["feeds", "import"],
+        ["feeds", "export"],
         ["subscribers", "add"],
         ["subscribers", "list"],
         ["subscribers", "remove"],
