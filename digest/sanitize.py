@@ -46,9 +46,20 @@ def clean_html(html: str) -> str:
         clean_content_tags=_DROP_WITH_CONTENT,
         attributes=ALLOWED_ATTRIBUTES,
         url_schemes=ALLOWED_SCHEMES,
+        attribute_filter=_absolute_links_only,
         link_rel="noopener noreferrer nofollow",
     )
     return cleaned.strip()
+
+
+def _absolute_links_only(tag: str, attribute: str, value: str) -> str | None:
+    # A relative link means nothing in a mail client, and nh3 lets any relative URL through.
+    if attribute == "href" and not value.strip().lower().startswith(_ABSOLUTE_PREFIXES):
+        return None
+    return value
+
+
+_ABSOLUTE_PREFIXES = ("http://", "https://", "mailto:")
 
 
 def clean_text(html_or_text: str) -> str:

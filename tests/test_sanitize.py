@@ -53,3 +53,12 @@ def test_clean_text_keeps_punctuation_next_to_link_text() -> None:
     assert clean_text('<p>Read more at <a href="https://x.example.com">X</a>.</p>') == (
         "Read more at X."
     )
+
+
+def test_relative_and_odd_links_lose_their_href() -> None:
+    soup = BeautifulSoup(
+        clean_html('<a href="&">a</a><a href="/x">b</a><a href=" JAVASCRIPT:x">c</a>'),
+        "html.parser",
+    )
+    assert [a.get("href") for a in soup.find_all("a")] == [None, None, None]
+    assert soup.get_text() == "abc"
