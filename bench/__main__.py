@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
-from .pipeline import main
+from . import fetch, hostile, pipeline
 
-main()
+pipeline.main()
+hostile.main()
+fetch.main()

@@ -36,7 +36,7 @@ class FetchPolicy:
     """Limits on every request."""
 
     #: Requests in flight at once, and to one host: a publisher sees at most two of ours.
-    concurrency: int = 64
+    concurrency: int = 256
     per_host: int = 2
     connect_timeout: float = 10.0
     #: The whole response, redirects and last byte included, must arrive within this.

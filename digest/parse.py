@@ -20,7 +20,18 @@ import fastfeedparser
 import feedparser
 
 from .models import FeedSource, Item
-from .sanitize import canonical_link, clean_html, clean_text, safe_link, summarize
+from .sanitize import (
+    canonical_link,
+    clean_html,
+    clean_text,
+    safe_link,
+    summarize,
+    text_of_clean_html,
+)
+
+#: Characters of an entry's HTML that are kept: the digest shows a sentence or two, and some
+#: feeds carry whole articles (hundreds of KB) that would only cost sanitizing time.
+SUMMARY_SOURCE_LIMIT = 16_000
 
 # Our own sanitizer runs on every field; feedparser's would only cost time.
 feedparser.SANITIZE_HTML = False
@@ -90,7 +101,7 @@ def _items(entries: Iterable[Entry], source: FeedSource, fetched_at: dt.datetime
         link = safe_link(urljoin(source.url, entry.link)) if entry.link else None
         if not title or link is None:
             continue
-        summary_html = clean_html(entry.summary)
+        summary_html = clean_html(entry.summary, limit=SUMMARY_SOURCE_LIMIT)
         canonical = canonical_link(link)
         yield Item(
             feed_url=source.url,
@@ -100,7 +111,7 @@ def _items(entries: Iterable[Entry], source: FeedSource, fetched_at: dt.datetime
             key=_identity(entry.guid) or canonical,
             title=title,
             link=canonical,
-            summary_text=summarize(clean_text(summary_html)),
+            summary_text=summarize(text_of_clean_html(summary_html)),
             summary_html=summary_html,
             published=entry.published or fetched_at,
         )

@@ -38,8 +38,14 @@ _SPACE_BEFORE_PUNCTUATION = re.compile(r"\s+([.,;:!?)])")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
-def clean_html(html: str) -> str:
-    """Safe HTML: allow-listed tags, http(s)/mailto links only, no images or scripts."""
+def clean_html(html: str, limit: int | None = None) -> str:
+    """Safe HTML: allow-listed tags, http(s)/mailto links only, no images or scripts.
+
+    With ``limit``, only the first ``limit`` characters are kept (the sanitizer closes
+    whatever the cut left open).
+    """
+    if limit is not None:
+        html = html[:limit]
     cleaned = nh3.clean(
         _CONTROL.sub("", html),
         tags=ALLOWED_TAGS,
@@ -71,6 +77,15 @@ def clean_text(html_or_text: str) -> str:
     stripped = nh3.clean(spaced, tags=set(), clean_content_tags=_DROP_WITH_CONTENT)
     text = _WHITESPACE.sub(" ", html.unescape(stripped))
     return _SPACE_BEFORE_PUNCTUATION.sub(r"\1", text).strip()
+
+
+def text_of_clean_html(safe_html: str) -> str:
+    """Plain text of HTML that ``clean_html`` already made safe: no second sanitizer pass."""
+    text = _WHITESPACE.sub(" ", html.unescape(_TAG.sub(" ", safe_html)))
+    return _SPACE_BEFORE_PUNCTUATION.sub(r"\1", text).strip()
+
+
+_TAG = re.compile(r"<[^>]*>")
 
 
 def summarize(text: str, limit: int = 280) -> str:

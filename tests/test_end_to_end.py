@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import SAMPLE_DATE, FeedServer, Inbox
+from .conftest import SAMPLE_DATE, FeedServer, Inbox, Route
 
 
 def digest_command(
@@ -141,3 +141,23 @@ def test_refused_recipient_is_reported_and_retried(sample_config: Path, inbox: I
         "bob@example.org",
         "carol@example.net",
     ]
+
+
+def test_a_broken_feed_is_named_and_the_edition_is_still_built(
+    sample_config: Path, inbox: Inbox, feed_server: FeedServer
+) -> None:
+    feed_server.routes["/market-wire.xml"] = Route(b"gone wrong", status=500)
+    result = digest_command(
+        "run",
+        "--date",
+        SAMPLE_DATE.isoformat(),
+        config=sample_config,
+        env={"DIGEST_SMTP_URL": inbox.url},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Fetched 8/9 feeds" in result.stdout
+    assert f"failed Market Wire ({feed_server.url('/market-wire.xml')}): HTTP 500" in result.stdout
+    assert len(inbox.messages) == 3
+    feeds = digest_command("feeds", config=sample_config, env={"COLUMNS": "250"})
+    first_row = next(line for line in feeds.stdout.splitlines() if "│" in line)
+    assert "Market Wire" in first_row and "failing (500)" in first_row

@@ -92,7 +92,16 @@ def test_compressed_feed_is_read(feed_server: FeedServer) -> None:
     feed_server.routes["/gz"] = Route(gzip.compress(RSS), headers={"Content-Encoding": "gzip"})
     (result,) = fetch(feed_server.url("/gz"))
     assert result.ok and result.body == RSS
-    assert "gzip" in feed_server.requests[-1][1]["Accept-Encoding"]
+    accepted = feed_server.requests[-1][1]["Accept-Encoding"]
+    assert {"gzip", "deflate", "br"} <= {part.strip() for part in accepted.split(",")}
+
+
+def test_brotli_feed_is_read(feed_server: FeedServer) -> None:
+    import brotli
+
+    feed_server.routes["/br"] = Route(brotli.compress(RSS), headers={"Content-Encoding": "br"})
+    (result,) = fetch(feed_server.url("/br"))
+    assert result.ok and result.body == RSS
 
 
 def test_permanent_redirect_reports_the_new_address(feed_server: FeedServer) -> None:

@@ -162,7 +162,7 @@ def test_quadratic_entity_blowup_is_bounded() -> None:
     assert all(len(item.summary_html) < 1_000_000 for item in items)
 
 
-def test_deeply_nested_markup_is_flattened() -> None:
+def test_deeply_nested_markup_is_cut_and_made_safe() -> None:
     document = (
         b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><item><guid>d</guid>'
         b"<title>deep</title><link>https://d.example.com/</link><description>"
@@ -172,7 +172,9 @@ def test_deeply_nested_markup_is_flattened() -> None:
     (item,) = parse_feed(
         document, FeedSource("D", "https://d.example.com/rss", Section.STOCKS), NOW
     )
-    assert item.summary_text == "x"
+    # Only the start of a long entry is sanitized; 100,000 empty divs say nothing.
+    assert item.summary_text == ""
+    assert len(item.summary_html) < 20_000
     assert_safe_html(item.summary_html, "deep nesting")
 
 
