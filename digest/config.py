@@ -36,6 +36,8 @@ class EditionSettings:
     sender: str
     site_url: str
     max_stories: int
+    #: The sender's postal address, printed in every message's footer (CAN-SPAM).
+    postal_address: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,9 +53,21 @@ class Settings:
     #: None means: deliver through the embedded SMTP server into ``outbox``.
     smtp_url: str | None
     secret_key: str | None
+    #: DKIM signing, when DIGEST_DKIM_KEY (a PEM file) and DIGEST_DKIM_SELECTOR are set.
+    dkim_key_path: Path | None = None
+    dkim_selector: str | None = None
 
 
-_EDITION_KEYS = {"title", "tagline", "send_at", "timezone", "from", "site_url", "max_stories"}
+_EDITION_KEYS = {
+    "title",
+    "tagline",
+    "send_at",
+    "timezone",
+    "from",
+    "site_url",
+    "max_stories",
+    "postal_address",
+}
 _FEED_KEYS = {"name", "url", "section", "weight"}
 _TOP_KEYS = {"edition", "feeds", "allow_private_hosts"}
 
@@ -97,7 +111,24 @@ def load_settings(path: Path = DEFAULT_CONFIG, env: Mapping[str, str] | None = N
         outbox=outbox,
         smtp_url=smtp_url,
         secret_key=env.get(f"{ENV_PREFIX}SECRET_KEY") or None,
+        **_dkim(env),
     )
+
+
+def _dkim(env: Mapping[str, str]) -> dict[str, Any]:
+    key = env.get(f"{ENV_PREFIX}DKIM_KEY") or None
+    selector = env.get(f"{ENV_PREFIX}DKIM_SELECTOR") or None
+    if (key is None) != (selector is None):
+        raise ConfigError(
+            f"{ENV_PREFIX}DKIM_KEY and {ENV_PREFIX}DKIM_SELECTOR: set both to sign with DKIM, "
+            "or neither"
+        )
+    if key is None:
+        return {}
+    path = Path(key)
+    if not path.is_file():
+        raise ConfigError(f"{ENV_PREFIX}DKIM_KEY: {key}: no such file (expected a PEM private key)")
+    return {"dkim_key_path": path, "dkim_selector": selector}
 
 
 def _mapping(where: str, key: str, value: Any) -> dict[str, Any]:
@@ -167,6 +198,7 @@ def _edition(where: str, raw: dict[str, Any]) -> EditionSettings:
         sender=sender,
         site_url=site_url,
         max_stories=max_stories,
+        postal_address=_string(where, "edition.postal_address", raw["postal_address"]),
     )
 
 

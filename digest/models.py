@@ -16,6 +16,8 @@ class Section(StrEnum):
 
     STOCKS = "stocks"
     CRYPTO = "crypto"
+    #: Macro, rates and commodities.
+    MARKETS = "markets"
 
     @property
     def label(self) -> str:

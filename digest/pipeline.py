@@ -9,22 +9,27 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from dataclasses import dataclass, replace
+from email.utils import parseaddr
 from urllib.parse import quote
 
 from .config import Settings
-from .errors import EditionError, MessageRefusedError
+from .errors import ConfigError, EditionError, MessageRefusedError
 from .fetch import FetchPolicy, fetch_all, make_user_agent
 from .models import Delivery, Digest, Email, FetchResult
 from .parse import parse_feed
 from .rank import build_digest, edition_window
 from .render import Links, make_environment, render_digest
 from .send import (
+    DkimKey,
     Mailer,
     compose,
     list_id,
     make_message_id,
     outbox_server,
+    sign,
+    to_bytes,
     unsubscribe_headers,
+    unsubscribe_mailto,
     unsubscribe_url,
 )
 from .store import PendingDelivery, Store
@@ -140,7 +145,20 @@ def make_links(settings: Settings, key: str, date: dt.date, email: str) -> Links
         site_url=site,
         unsubscribe=unsubscribe_url(site, key, email),
         view_in_browser=f"{site}/archive/{date.isoformat()}?subscriber={quote(email)}",
+        preferences=f"{site}/preferences?email={quote(email)}&token={sign(key, email)}",
     )
+
+
+def dkim_key(settings: Settings) -> DkimKey | None:
+    """The DKIM key from DIGEST_DKIM_KEY, for the sender's domain, or None."""
+    if settings.dkim_key_path is None or settings.dkim_selector is None:
+        return None
+    domain = parseaddr(settings.edition.sender)[1].rpartition("@")[2]
+    try:
+        private_key = settings.dkim_key_path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"DIGEST_DKIM_KEY: {settings.dkim_key_path}: {exc.strerror}") from None
+    return DkimKey(settings.dkim_selector, domain, private_key)
 
 
 def send_edition(settings: Settings, store: Store, date: dt.date, now: dt.datetime) -> SendReport:
@@ -178,22 +196,33 @@ def _deliver(
     key = signing_key(settings, store)
     environment = make_environment()
     identifier = list_id(settings.edition.title, settings.edition.sender)
+    signer = dkim_key(settings)
     mailer = Mailer(smtp_url)
     deliveries = []
     try:
         for delivery in pending:
             subscriber = delivery.subscriber
             links = make_links(settings, key, digest.date, subscriber.email)
-            rendered = render_digest(digest, links, subscriber.name, environment)
+            rendered = render_digest(
+                digest,
+                links,
+                subscriber.name,
+                environment,
+                postal_address=settings.edition.postal_address,
+            )
             email = Email(
                 recipient=subscriber.email,
                 subject=rendered.subject,
                 html=rendered.html,
                 text=rendered.text,
                 message_id=delivery.message_id,
-                headers=unsubscribe_headers(links.unsubscribe, identifier),
+                headers=unsubscribe_headers(
+                    links.unsubscribe,
+                    unsubscribe_mailto(settings.edition.sender, key, subscriber.email),
+                    identifier,
+                ),
             )
-            message = compose(email, settings.edition.sender, now)
+            message = to_bytes(compose(email, settings.edition.sender, now), signer)
             try:
                 mailer.send(message, settings.edition.sender, subscriber.email)
             except MessageRefusedError as exc:

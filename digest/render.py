@@ -1,23 +1,33 @@
 """Render an edition into the HTML and plain-text parts of one subscriber's email.
 
-Jinja2 with autoescape on: feed text is escaped, and the summaries that reach the HTML
-template as markup were cleaned by the sanitizer first. Pure: no I/O beyond the templates.
+Jinja2 with autoescape on: feed text is escaped. The HTML part's styles are inlined with
+css-inline (mail clients drop most of <style>), and the part is kept under Gmail's clipping
+size by shortening summaries first, then dropping the last stories, with a pointer to the
+web edition. Pure: no I/O beyond reading the templates.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
+import css_inline
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-from markupsafe import Markup
 
 from .models import Digest, Story
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 #: Longest subject line before it is cut; most clients show about this much.
 SUBJECT_LIMIT = 110
+#: Gmail clips an HTML part past 102 KB; this leaves room for the transfer encoding.
+HTML_LIMIT = 95_000
+PREHEADER_LIMIT = 140
+
+_INLINER = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +37,7 @@ class Links:
     site_url: str
     unsubscribe: str
     view_in_browser: str
+    preferences: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +45,27 @@ class Rendered:
     subject: str
     html: str
     text: str
+    #: How many stories made it into the message (fewer than the edition's when trimmed).
+    stories: int
+
+
+@dataclass(frozen=True, slots=True)
+class Trim:
+    """How much the message gives up to stay small."""
+
+    summary_chars: int | None = None
+    drop_summaries: bool = False
+    #: Say that the web edition has more.
+    note: bool = False
+
+
+#: Tried in order until the HTML part is small enough.
+TRIM_STEPS = (
+    Trim(),
+    Trim(160, note=True),
+    Trim(90, note=True),
+    Trim(drop_summaries=True, note=True),
+)
 
 
 def make_environment(templates_dir: Path = TEMPLATES_DIR) -> Environment:
@@ -45,22 +77,27 @@ def make_environment(templates_dir: Path = TEMPLATES_DIR) -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    environment.filters["outlets_label"] = outlets_label
     environment.filters["long_date"] = long_date
-    environment.filters["safe_summary"] = lambda story: Markup(story.lead.summary_html)
+    environment.filters["shorten_summary"] = shorten_summary
+    environment.filters["host"] = lambda url: urlsplit(url).netloc
     return environment
-
-
-def outlets_label(story: Story) -> str:
-    """'Market Wire' or 'Market Wire +4 outlets'."""
-    others = len(story.outlets) - 1
-    if others == 0:
-        return story.lead.source_name
-    return f"{story.lead.source_name} +{others} outlet{'s' if others > 1 else ''}"
 
 
 def long_date(date: dt.date) -> str:
     return f"{date:%A}, {date:%B} {date.day}, {date:%Y}"
+
+
+def shorten_summary(text: str, limit: int | None) -> str:
+    if limit is None or len(text) <= limit:
+        return text
+    return text[: limit - 1].rsplit(" ", 1)[0].rstrip(",;:") + "…"
+
+
+def outlets_label(story: Story) -> str:
+    """'Market Wire' or 'Market Wire, covered by 5 outlets'."""
+    if len(story.outlets) == 1:
+        return story.lead.source_name
+    return f"{story.lead.source_name}, covered by {len(story.outlets)} outlets"
 
 
 def make_subject(digest: Digest) -> str:
@@ -72,14 +109,63 @@ def make_subject(digest: Digest) -> str:
     return subject
 
 
-def render_digest(
-    digest: Digest, links: Links, recipient_name: str = "", environment: Environment | None = None
-) -> Rendered:
-    """Both parts of the email for one subscriber."""
-    environment = environment or make_environment()
-    context = {"digest": digest, "links": links, "recipient_name": recipient_name}
-    return Rendered(
-        subject=make_subject(digest),
-        html=environment.get_template("digest.html.j2").render(context),
-        text=environment.get_template("digest.txt.j2").render(context),
+def make_preheader(digest: Digest) -> str:
+    """The line inboxes show after the subject: how many stories, and the next leads."""
+    leads = [story.lead.title for story in digest.top[1:3]]
+    count = digest.story_count
+    text = f"{count} {'story' if count == 1 else 'stories'} today"
+    if leads:
+        text += ". Also: " + "; ".join(leads)
+    return shorten_summary(text, PREHEADER_LIMIT)
+
+
+def _keep(digest: Digest, count: int) -> Digest:
+    """The first ``count`` stories of ``digest``, in order."""
+    top = digest.top[:count]
+    left = count - len(top)
+    sections = []
+    for section, stories in digest.sections:
+        kept = stories[: max(0, left)]
+        left -= len(kept)
+        if kept:
+            sections.append((section, kept))
+    return Digest(
+        digest.date,
+        digest.title,
+        digest.tagline,
+        digest.window_start,
+        digest.window_end,
+        top,
+        tuple(sections),
     )
+
+
+def render_digest(
+    digest: Digest,
+    links: Links,
+    recipient_name: str = "",
+    environment: Environment | None = None,
+    *,
+    postal_address: str = "",
+    watchlist: Sequence[Story] = (),
+) -> Rendered:
+    """Both parts of the email for one subscriber, the HTML part under ``HTML_LIMIT``."""
+    environment = environment or make_environment()
+    html_template = environment.get_template("digest.html.j2")
+    text_template = environment.get_template("digest.txt.j2")
+    context: dict[str, Any] = {
+        "links": links,
+        "recipient_name": recipient_name,
+        "postal_address": postal_address,
+        "watchlist": tuple(watchlist),
+        "preheader": make_preheader(digest),
+    }
+    fewer_stories = [(count, TRIM_STEPS[-1]) for count in range(digest.story_count - 1, -1, -1)]
+    attempts = [(digest.story_count, trim) for trim in TRIM_STEPS] + fewer_stories
+    for count, trim in attempts:
+        shown = _keep(digest, count)
+        context.update(digest=shown, trim=trim)
+        html = _INLINER.inline(html_template.render(context))
+        if len(html.encode()) <= HTML_LIMIT:
+            break
+    return Rendered(make_subject(digest), html, text_template.render(context), shown.story_count)

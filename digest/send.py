@@ -18,6 +18,9 @@ import smtplib
 import socket
 import ssl
 from collections.abc import Iterator
+from dataclasses import dataclass
+from email.errors import HeaderParseError
+from email.header import decode_header, make_header
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, parseaddr
@@ -77,7 +80,16 @@ def list_id(title: str, sender: str) -> str:
 
 
 def _one_line(text: str) -> str:
-    """No feed text may add a header line: every newline goes, encoded or not."""
+    """No feed text may add a header line: every newline goes, encoded or not.
+
+    RFC 2047 encoded words are decoded first, so "=?utf-8?q?=0D=0A?=" loses its newline
+    too (Python's own header folding does not guard against it: CVE-2024-6923).
+    """
+    if "=?" in text:
+        try:
+            text = str(make_header(decode_header(text)))
+        except (HeaderParseError, LookupError, UnicodeError, ValueError):
+            text = text.replace("=?", "= ?")  # not valid encoded words: keep them inert
     return _NEWLINES.sub(" ", text).strip()
 
 
@@ -137,14 +149,14 @@ class Mailer:
             raise SendError(f"SMTP server {self.where}: {_smtp_reason(exc)}") from None
         return client
 
-    def send(self, message: EmailMessage, sender: str, recipient: str) -> None:
+    def send(self, message: bytes, sender: str, recipient: str) -> None:
         """Hand one message over; ``SendError`` when the server refuses or is gone."""
         envelope_from = parseaddr(sender)[1]
         for attempt in range(2):
             if self._client is None:
                 self._client = self._connect()
             try:
-                self._client.send_message(message, envelope_from, [recipient])
+                self._client.sendmail(envelope_from, [recipient], message)
                 return
             except smtplib.SMTPServerDisconnected:
                 # A server may drop an idle connection; one reconnect is normal.
@@ -222,9 +234,58 @@ def outbox_server(directory: Path) -> Iterator[str]:
         controller.stop()
 
 
-def unsubscribe_headers(url: str, list_identifier: str) -> tuple[tuple[str, str], ...]:
+def unsubscribe_mailto(sender: str, key: str, email: str) -> str:
+    """A mailto: unsubscribe address at the sender's domain, carrying the signed address."""
+    local, _, domain = parseaddr(sender)[1].partition("@")
+    subject = quote(f"unsubscribe {email} {sign(key, email)}")
+    return f"mailto:{local}+unsubscribe@{domain}?subject={subject}"
+
+
+def unsubscribe_headers(url: str, mailto: str, list_identifier: str) -> tuple[tuple[str, str], ...]:
+    """List-Id and one-click unsubscribe (RFC 2369 and RFC 8058), web and mail both."""
     return (
         ("List-Id", list_identifier),
-        ("List-Unsubscribe", f"<{url}>"),
+        ("List-Unsubscribe", f"<{url}>, <{mailto}>"),
         ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class DkimKey:
+    """A DKIM signing key for the sender's domain."""
+
+    selector: str
+    domain: str
+    private_key: bytes
+
+
+#: Headers the DKIM signature covers: the ones a forger would want to change.
+DKIM_HEADERS = (
+    b"From",
+    b"To",
+    b"Subject",
+    b"Date",
+    b"Message-ID",
+    b"List-Id",
+    b"List-Unsubscribe",
+    b"List-Unsubscribe-Post",
+    b"MIME-Version",
+    b"Content-Type",
+)
+
+
+def to_bytes(message: EmailMessage, dkim_key: DkimKey | None = None) -> bytes:
+    """The message as sent on the wire, DKIM-signed when a key is given."""
+    raw = message.as_bytes(policy=SMTP)
+    if dkim_key is None:
+        return raw
+    import dkim
+
+    signature = dkim.sign(
+        raw,
+        dkim_key.selector.encode(),
+        dkim_key.domain.encode(),
+        dkim_key.private_key,
+        include_headers=list(DKIM_HEADERS),
+    )
+    return bytes(signature) + raw

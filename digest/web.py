@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+from urllib.parse import quote
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -61,8 +62,15 @@ def make_app(settings: Settings, store: Store) -> Starlette:
             links = make_links(settings, signing_key(settings, store), date, subscriber)
         else:
             archive = f"{site}/archive/{date.isoformat()}"
-            links = Links(site, unsubscribe=f"{site}/unsubscribe", view_in_browser=archive)
-        rendered = render_digest(digest, links, environment=environment)
+            links = Links(
+                site,
+                unsubscribe=f"{site}/unsubscribe",
+                view_in_browser=archive,
+                preferences=f"{site}/preferences",
+            )
+        rendered = render_digest(
+            digest, links, environment=environment, postal_address=settings.edition.postal_address
+        )
         if request.url.path.endswith(".txt"):
             return PlainTextResponse(rendered.text, headers=_SECURITY_HEADERS)
         return _page(rendered.html)
@@ -106,11 +114,69 @@ def make_app(settings: Settings, store: Store) -> Starlette:
             f"<form method='post'><button type='submit'>Unsubscribe</button></form>",
         )
 
+    async def preferences(request: Request) -> Response:
+        email = request.query_params.get("email", "")
+        token = request.query_params.get("token", "")
+        if not email or not verify(signing_key(settings, store), email, token):
+            return _message(
+                "Preferences", "Open this page from the link at the end of your email.", 400
+            )
+        known = {person.email: person for person in store.subscribers()}
+        person = known.get(email)
+        status = "subscribed" if person is not None and person.active else "not subscribed"
+        query = f"email={quote(email)}&token={quote(token)}"
+        action = (
+            f"<form method='post' action='/unsubscribe?{html.escape(query)}'>"
+            "<button type='submit'>Unsubscribe</button></form>"
+            if status == "subscribed"
+            else ""
+        )
+        return _message(
+            "Preferences",
+            f"{html.escape(email)} is {status} to {html.escape(settings.edition.title)}, "
+            f"sent every morning at {settings.edition.send_at:%H:%M} "
+            f"({html.escape(str(settings.edition.timezone))}).{action}",
+        )
+
+    async def atom_feed(request: Request) -> Response:
+        site = settings.edition.site_url
+        dates = store.edition_dates()[:30]
+        updated = dates[0] if dates else dt.date(1970, 1, 1)
+        entries = []
+        for date in dates:
+            digest = store.load_edition(date)
+            if digest is None:
+                continue
+            lead = digest.top[0].lead.title if digest.top else "No stories"
+            entries.append(
+                "<entry>"
+                f"<title>{html.escape(settings.edition.title)} for {long_date(date)}</title>"
+                f"<link href='{site}/archive/{date.isoformat()}'/>"
+                f"<id>{site}/archive/{date.isoformat()}</id>"
+                f"<updated>{digest.window_end.isoformat()}</updated>"
+                f"<summary>{digest.story_count} stories. Top: {html.escape(lead)}</summary>"
+                "</entry>"
+            )
+        body = (
+            "<?xml version='1.0' encoding='utf-8'?>"
+            "<feed xmlns='http://www.w3.org/2005/Atom'>"
+            f"<title>{html.escape(settings.edition.title)}</title>"
+            f"<subtitle>{html.escape(settings.edition.tagline)}</subtitle>"
+            f"<link href='{site}/'/><link rel='self' href='{site}/feed.xml'/>"
+            f"<id>{site}/</id><updated>{updated.isoformat()}T00:00:00Z</updated>"
+            f"<author><name>{html.escape(settings.edition.title)}</name></author>"
+            + "".join(entries)
+            + "</feed>"
+        )
+        return Response(body, media_type="application/atom+xml", headers=_SECURITY_HEADERS)
+
     return Starlette(
         routes=[
             Route("/", latest),
             Route("/archive/", archive_index),
             Route("/archive/{date}", archive_edition),
+            Route("/feed.xml", atom_feed),
+            Route("/preferences", preferences),
             Route("/unsubscribe", unsubscribe, methods=["GET", "POST"]),
         ]
     )

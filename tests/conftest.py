@@ -191,6 +191,7 @@ def write_config(directory: Path, feeds: list[dict[str, Any]], **edition: Any) -
         "from": "Market Digest <digest@example.com>",
         "site_url": "http://127.0.0.1:8025",
         "max_stories": 30,
+        "postal_address": "Market Digest, 100 Example Street, Springfield, IL 62701, USA",
         **edition,
     }
     path = directory / "feeds.yaml"

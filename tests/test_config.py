@@ -56,7 +56,11 @@ def test_database_defaults_to_a_file_beside_the_config(tmp_path: Path) -> None:
         ({"site_url": "ftp://x"}, [FEED], "edition.site_url: expected an http(s) URL"),
         ({"max_stories": 0}, [FEED], "edition.max_stories: expected a whole number"),
         ({"colour": "red"}, [FEED], "edition.colour: unknown key"),
-        ({}, [{**FEED, "section": "bonds"}], "feeds[0].section: expected one of stocks, crypto"),
+        (
+            {},
+            [{**FEED, "section": "bonds"}],
+            "feeds[0].section: expected one of stocks, crypto, markets",
+        ),
         ({}, [{**FEED, "url": "file:///etc/passwd"}], "feeds[0].url: expected an http(s) URL"),
         ({}, [{**FEED, "weight": -1}], "feeds[0].weight: expected a number above 0"),
         ({}, [FEED, FEED], "feeds[1].url: https://wire.example.com/rss is listed twice"),

@@ -44,7 +44,7 @@ def test_demo_leaves_one_multipart_eml_per_sample_subscriber(tmp_path: Path) -> 
         message = message_from_bytes(path.read_bytes(), policy=default_policy)
         text = message.get_body(("plain",)).get_content()
         html = message.get_body(("html",)).get_content()
-        assert "+2 outlets" in text and "+2 outlets" in html
+        assert "covered by 3 outlets" in text and "covered by 3 outlets" in html
     # Run again: nobody gets the edition twice.
     again = digest_command(
         "demo", config=samples / "feeds.yaml", env={"DIGEST_OUTBOX": str(outbox)}

@@ -104,7 +104,12 @@ def test_every_hostile_file_is_fetched_and_parsed_cleanly(feed_server: FeedServe
         max_stories=len(items),
         window=(dt.datetime(1900, 1, 1, tzinfo=dt.UTC), dt.datetime(2100, 1, 1, tzinfo=dt.UTC)),
     )
-    links = Links("https://d.example.com", "https://d.example.com/u", "https://d.example.com/a")
+    links = Links(
+        "https://d.example.com",
+        "https://d.example.com/u",
+        "https://d.example.com/a",
+        "https://d.example.com/p",
+    )
     assert_safe_html(render_digest(digest, links).html, "rendered edition", template=True)
 
 

@@ -5,7 +5,7 @@ import datetime as dt
 from bs4 import BeautifulSoup
 
 from digest.rank import build_digest
-from digest.render import Links, make_subject, outlets_label, render_digest
+from digest.render import HTML_LIMIT, Links, make_subject, outlets_label, render_digest
 
 from .factories import BASE, make_item
 
@@ -16,14 +16,14 @@ LINKS = Links(
 )
 
 
-def make_digest(items: list) -> object:  # type: ignore[type-arg]
+def make_digest(items: list, max_stories: int = 1000) -> object:  # type: ignore[type-arg]
     return build_digest(
         items,
         date=dt.date(2026, 11, 24),
         title="Market Digest",
         tagline="Daily stocks & crypto headlines, free to your inbox",
         window=(BASE - dt.timedelta(hours=24), BASE + dt.timedelta(hours=1)),
-        max_stories=30,
+        max_stories=max_stories,
     )
 
 
@@ -39,7 +39,7 @@ def test_both_parts_show_headline_summary_outlets_and_links() -> None:
     soup = BeautifulSoup(rendered.html, "html.parser")
     headline = soup.find("a", string="Fed holds rates steady")
     assert headline is not None and headline["href"] == items[0].link
-    assert "Wire +2 outlets" in soup.get_text(" ")
+    assert "covered by 3 outlets" in " ".join(soup.get_text(" ").split())
     assert "The Fed left rates unchanged." in rendered.text
     assert "1. Fed holds rates steady" in rendered.text
     assert items[1].link in rendered.text and items[2].link in rendered.text
@@ -69,6 +69,70 @@ def test_subject_names_the_date_and_lead_story_within_limit() -> None:
     assert len(subject) <= 110
 
 
-def test_outlets_label_counts_other_outlets() -> None:
+def test_outlets_label_counts_outlets() -> None:
     digest = make_digest([make_item("Only story", "Wire")])
     assert outlets_label(digest.top[0]) == "Wire"  # type: ignore[attr-defined]
+
+
+def many_stories(count: int) -> list:  # type: ignore[type-arg]
+    """``count`` unrelated stories with summaries as long as the parser keeps (280 chars)."""
+    return [
+        make_item(
+            # Words of its own in every story, so that none of them cluster together.
+            f"Company{n} quarter{n} segment{n} beat{n}",
+            f"Outlet{n % 9}",
+            summary=(f"Product{n} unit{n} region{n} officer{n} guidance{n}. " * 8)[:279],
+            hours_ago=n / 20,
+        )
+        for n in range(count)
+    ]
+
+
+def test_forty_stories_stay_under_gmail_clipping_whole() -> None:
+    digest = make_digest(many_stories(40))
+    assert digest.story_count == 40  # type: ignore[attr-defined]
+    rendered = render_digest(digest, LINKS, postal_address="1 Example St")  # type: ignore[arg-type]
+    assert len(rendered.html.encode()) <= HTML_LIMIT < 102 * 1024
+    assert rendered.stories == 40
+    assert "web edition" not in BeautifulSoup(rendered.html, "html.parser").get_text()
+
+
+def test_a_huge_edition_shortens_summaries_before_dropping_stories() -> None:
+    digest = make_digest(many_stories(300))
+    assert digest.story_count == 300  # type: ignore[attr-defined]
+    rendered = render_digest(digest, LINKS, postal_address="x")  # type: ignore[arg-type]
+    assert len(rendered.html.encode()) <= HTML_LIMIT
+    soup = BeautifulSoup(rendered.html, "html.parser")
+    assert "web edition" in soup.get_text()
+    shown = soup.find_all("a", class_="headline")
+    assert len(shown) == rendered.stories < 300
+    # Stories went only once no summary was left to shorten.
+    assert soup.find("p", class_="summary") is None
+    assert "web edition" in rendered.text
+
+
+def test_styles_are_inlined_and_the_footer_has_what_the_law_asks() -> None:
+    links = Links(
+        LINKS.site_url,
+        LINKS.unsubscribe,
+        LINKS.view_in_browser,
+        preferences="https://digest.example.com/preferences?email=a&token=t",
+    )
+    rendered = render_digest(
+        make_digest(many_stories(3)), links, postal_address="1 Example St, Springfield"
+    )  # type: ignore[arg-type]
+    soup = BeautifulSoup(rendered.html, "html.parser")
+    headline = soup.find("a", class_="headline")
+    assert headline is not None and "font-size" in str(headline.get("style"))
+    footer = " ".join(soup.get_text(" ").split())
+    assert "1 Example St, Springfield" in footer and "Not investment advice" in footer
+    hrefs = {a.get_text(): a.get("href") for a in soup.find_all("a")}
+    assert hrefs["Unsubscribe"] == links.unsubscribe
+    assert hrefs["Manage preferences"] == links.preferences
+    assert hrefs["View in browser"] == links.view_in_browser
+    preheader = soup.find("div", class_="preheader")
+    assert preheader is not None and preheader.get_text().startswith("3 stories today")
+    assert "max-width:600px" in str(soup.find("table", class_="sheet").get("style")).replace(
+        " ", ""
+    )  # type: ignore[union-attr]
+    assert "1 Example St, Springfield" in rendered.text

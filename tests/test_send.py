@@ -17,6 +17,7 @@ from digest.send import (
     normalize_address,
     outbox_server,
     sign,
+    to_bytes,
     unsubscribe_headers,
     verify,
 )
@@ -35,7 +36,9 @@ def make_email(recipient: str = "a@example.com", subject: str = "Hello") -> Emai
         text="Hi",
         message_id=make_message_id(NOW.date(), recipient, SENDER),
         headers=unsubscribe_headers(
-            "https://d.example.com/unsubscribe?x=1", "Digest <d.example.com>"
+            "https://d.example.com/unsubscribe?x=1",
+            "mailto:digest+unsubscribe@example.com?subject=unsubscribe",
+            "Digest <d.example.com>",
         ),
     )
 
@@ -46,7 +49,10 @@ def test_message_has_the_required_headers_and_two_parts() -> None:
     assert parsed["From"] == SENDER
     assert parsed["To"] == "a@example.com"
     assert parsed["Date"] == "Tue, 24 Nov 2026 12:00:00 +0000"
-    assert parsed["List-Unsubscribe"] == "<https://d.example.com/unsubscribe?x=1>"
+    assert parsed["List-Unsubscribe"] == (
+        "<https://d.example.com/unsubscribe?x=1>, "
+        "<mailto:digest+unsubscribe@example.com?subject=unsubscribe>"
+    )
     assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert [p.get_content_type() for p in parsed.iter_parts()] == ["text/plain", "text/html"]
 
@@ -89,7 +95,7 @@ def test_addresses_are_normalised() -> None:
 def test_mailer_delivers_to_a_real_smtp_server(inbox: Inbox) -> None:
     mailer = Mailer(inbox.url)
     for recipient in ("a@example.com", "b@example.com"):
-        mailer.send(compose(make_email(recipient), SENDER, NOW), SENDER, recipient)
+        mailer.send(to_bytes(compose(make_email(recipient), SENDER, NOW)), SENDER, recipient)
     mailer.close()
     assert [(sender, rcpt) for sender, rcpt, _ in inbox.messages] == [
         ("digest@example.com", ["a@example.com"]),
@@ -101,8 +107,12 @@ def test_refused_recipient_is_a_message_error_and_the_connection_goes_on(inbox: 
     inbox.refuse.add("a@example.com")
     mailer = Mailer(inbox.url)
     with pytest.raises(MessageRefusedError, match=r"a@example\.com: recipient refused: 550"):
-        mailer.send(compose(make_email("a@example.com"), SENDER, NOW), SENDER, "a@example.com")
-    mailer.send(compose(make_email("b@example.com"), SENDER, NOW), SENDER, "b@example.com")
+        mailer.send(
+            to_bytes(compose(make_email("a@example.com"), SENDER, NOW)), SENDER, "a@example.com"
+        )
+    mailer.send(
+        to_bytes(compose(make_email("b@example.com"), SENDER, NOW)), SENDER, "b@example.com"
+    )
     mailer.close()
     assert len(inbox.messages) == 1
 
@@ -110,7 +120,7 @@ def test_refused_recipient_is_a_message_error_and_the_connection_goes_on(inbox: 
 def test_unreachable_server_names_it() -> None:
     with pytest.raises(SendError, match=r"SMTP server 127\.0\.0\.1:9: "):
         Mailer("smtp://127.0.0.1:9", timeout=5).send(
-            compose(make_email(), SENDER, NOW), SENDER, "a@example.com"
+            to_bytes(compose(make_email(), SENDER, NOW)), SENDER, "a@example.com"
         )
 
 
@@ -118,7 +128,9 @@ def test_embedded_server_writes_one_eml_per_recipient(tmp_path: Path) -> None:
     folder = tmp_path / "2026-11-24"
     with outbox_server(folder) as url:
         mailer = Mailer(url)
-        mailer.send(compose(make_email("a@example.com"), SENDER, NOW), SENDER, "a@example.com")
+        mailer.send(
+            to_bytes(compose(make_email("a@example.com"), SENDER, NOW)), SENDER, "a@example.com"
+        )
         mailer.close()
     (eml,) = folder.iterdir()
     assert eml.name == "a@example.com.eml"
