@@ -10,7 +10,6 @@ import asyncio
 import datetime as dt
 from dataclasses import dataclass, replace
 from email.utils import parseaddr
-from urllib.parse import quote
 
 from .config import Settings
 from .errors import ConfigError, EditionError, MessageRefusedError
@@ -25,8 +24,8 @@ from .send import (
     compose,
     list_id,
     make_message_id,
+    make_token,
     outbox_server,
-    sign,
     to_bytes,
     unsubscribe_headers,
     unsubscribe_mailto,
@@ -144,8 +143,8 @@ def make_links(settings: Settings, key: str, date: dt.date, email: str) -> Links
     return Links(
         site_url=site,
         unsubscribe=unsubscribe_url(site, key, email),
-        view_in_browser=f"{site}/archive/{date.isoformat()}?subscriber={quote(email)}",
-        preferences=f"{site}/preferences?email={quote(email)}&token={sign(key, email)}",
+        view_in_browser=f"{site}/archive/{date.isoformat()}?t={make_token(key, email)}",
+        preferences=f"{site}/preferences?t={make_token(key, email)}",
     )
 
 

@@ -27,7 +27,7 @@ SUBJECT_LIMIT = 110
 HTML_LIMIT = 95_000
 PREHEADER_LIMIT = 140
 
-_INLINER = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
+_INLINER = css_inline.CSSInliner(load_remote_stylesheets=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-from urllib.parse import quote
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -17,7 +16,7 @@ from starlette.routing import Route
 from .config import Settings
 from .pipeline import make_links, signing_key
 from .render import Links, long_date, make_environment, render_digest
-from .send import verify
+from .send import read_token
 from .store import Store
 
 CONTENT_SECURITY_POLICY = (
@@ -56,10 +55,13 @@ def make_app(settings: Settings, store: Store) -> Starlette:
         digest = store.load_edition(date)
         if digest is None:
             return _message("Not found", f"There is no edition for {date}.", 404)
-        subscriber = request.query_params.get("subscriber")
+        key = signing_key(settings, store)
+        # ?t=TOKEN (the links in the email) is that subscriber's own page, links and all;
+        # ?subscriber=EMAIL alone shows their edition without links that act for them.
+        subscriber = read_token(key, request.query_params.get("t", ""))
         site = settings.edition.site_url
         if subscriber:
-            links = make_links(settings, signing_key(settings, store), date, subscriber)
+            links = make_links(settings, key, date, subscriber)
         else:
             archive = f"{site}/archive/{date.isoformat()}"
             links = Links(
@@ -96,10 +98,12 @@ def make_app(settings: Settings, store: Store) -> Starlette:
             return _message("Not found", "That is not a date.", 404)
         return edition_response(date, request)
 
+    def subscriber_of(request: Request) -> str | None:
+        return read_token(signing_key(settings, store), request.query_params.get("t", ""))
+
     async def unsubscribe(request: Request) -> Response:
-        email = request.query_params.get("email", "")
-        token = request.query_params.get("token", "")
-        if not email or not verify(signing_key(settings, store), email, token):
+        email = subscriber_of(request)
+        if email is None:
             return _message(
                 "Unsubscribe",
                 "This link is not valid. Use the unsubscribe link at the end of your email.",
@@ -111,31 +115,31 @@ def make_app(settings: Settings, store: Store) -> Starlette:
         return _message(
             "Unsubscribe",
             f"Stop sending {html.escape(settings.edition.title)} to {html.escape(email)}?"
-            f"<form method='post'><button type='submit'>Unsubscribe</button></form>",
+            "<form method='post'><button type='submit'>Unsubscribe</button></form>",
         )
 
     async def preferences(request: Request) -> Response:
-        email = request.query_params.get("email", "")
-        token = request.query_params.get("token", "")
-        if not email or not verify(signing_key(settings, store), email, token):
+        email = subscriber_of(request)
+        if email is None:
             return _message(
                 "Preferences", "Open this page from the link at the end of your email.", 400
             )
         known = {person.email: person for person in store.subscribers()}
         person = known.get(email)
-        status = "subscribed" if person is not None and person.active else "not subscribed"
-        query = f"email={quote(email)}&token={quote(token)}"
+        subscribed = person is not None and person.active
+        token = html.escape(request.query_params.get("t", ""))
         action = (
-            f"<form method='post' action='/unsubscribe?{html.escape(query)}'>"
+            f"<form method='post' action='/unsubscribe?t={token}'>"
             "<button type='submit'>Unsubscribe</button></form>"
-            if status == "subscribed"
+            if subscribed
             else ""
         )
         return _message(
             "Preferences",
-            f"{html.escape(email)} is {status} to {html.escape(settings.edition.title)}, "
-            f"sent every morning at {settings.edition.send_at:%H:%M} "
-            f"({html.escape(str(settings.edition.timezone))}).{action}",
+            f"{html.escape(email)} is {'subscribed' if subscribed else 'not subscribed'} to "
+            f"{html.escape(settings.edition.title)}, sent every morning at "
+            f"{settings.edition.send_at:%H:%M} ({html.escape(str(settings.edition.timezone))})."
+            f"{action}",
         )
 
     async def atom_feed(request: Request) -> Response:

@@ -218,3 +218,47 @@ def serve_samples(feed_server: FeedServer, tmp_path: Path) -> Callable[..., Path
         return write_config(tmp_path, feeds, **edition)
 
     return make
+
+
+@dataclass(frozen=True)
+class DemoEdition:
+    """The demo run once on a copy of the samples: its config and the messages it sent."""
+
+    config: Path
+    messages: tuple[Path, ...]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def demo_edition(tmp_path_factory: pytest.TempPathFactory) -> DemoEdition:
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    root = tmp_path_factory.mktemp("demo")
+    samples = root / "samples"
+    shutil.copytree(SAMPLES / "feeds", samples / "feeds")
+    shutil.copy(SAMPLES / "subscribers.csv", samples)
+    text = (SAMPLES / "feeds.yaml").read_text(encoding="utf-8")
+    config = samples / "feeds.yaml"
+    config.write_text(text.replace("127.0.0.1:8024", f"127.0.0.1:{free_port()}"), encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
+    env["DIGEST_OUTBOX"] = str(root / "outbox")
+    result = subprocess.run(
+        [sys.executable, "-m", "digest", "--config", str(config), "demo"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    messages = tuple(sorted((root / "outbox").rglob("*.eml")))
+    assert messages
+    return DemoEdition(config, messages)

@@ -66,7 +66,10 @@ def test_run_sends_one_multipart_message_per_subscriber(
         assert "Top stories" in html and "TOP STORIES" in text
         # At least one story reached by several outlets, shown as such in both parts.
         assert "outlets" in html and "outlets" in text
-        assert "/unsubscribe?email=" in message["List-Unsubscribe"]
+        assert "/unsubscribe?t=" in message["List-Unsubscribe"]
+        assert "<mailto:digest+unsubscribe@example.com?subject=" in message["List-Unsubscribe"]
+        assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        assert recipient not in message["List-Unsubscribe"]
 
 
 def test_second_run_sends_nothing_twice(sample_config: Path, inbox: Inbox) -> None:

@@ -18,7 +18,7 @@ from digest.config import Settings, load_settings
 from digest.models import Subscriber
 from digest.pipeline import signing_key
 from digest.rank import build_digest
-from digest.send import sign
+from digest.send import make_token
 from digest.store import Store
 from digest.web import make_app
 
@@ -97,10 +97,10 @@ def test_archive_lists_and_serves_each_edition(site: Site) -> None:
 
 def test_one_click_unsubscribe_needs_a_valid_token(site: Site) -> None:
     key = signing_key(site.settings, site.store)
-    email = "ann@example.com"
-    good = f"/unsubscribe?email={urllib.parse.quote(email)}&token={sign(key, email)}"
-    bad = f"/unsubscribe?email={urllib.parse.quote(email)}&token=forged"
-    assert site.get(bad, data=b"List-Unsubscribe=One-Click")[0] == 400
+    good = f"/unsubscribe?t={make_token(key, 'ann@example.com')}"
+    forged = f"/unsubscribe?t={make_token('another key', 'ann@example.com')}"
+    assert site.get(forged, data=b"List-Unsubscribe=One-Click")[0] == 400
+    assert site.get("/unsubscribe?t=garbage", data=b"List-Unsubscribe=One-Click")[0] == 400
     assert site.store.subscribers(active_only=True)
     status, _, body = site.get(good)
     assert status == 200 and "<form method='post'>" in body
@@ -108,3 +108,31 @@ def test_one_click_unsubscribe_needs_a_valid_token(site: Site) -> None:
     status, _, _ = site.get(good, data=b"List-Unsubscribe=One-Click")
     assert status == 200
     assert site.store.subscribers(active_only=True) == []
+
+
+def test_preferences_page_shows_the_subscription(site: Site) -> None:
+    key = signing_key(site.settings, site.store)
+    status, _, body = site.get(f"/preferences?t={make_token(key, 'ann@example.com')}")
+    assert status == 200 and "ann@example.com is subscribed" in body
+    assert site.get("/preferences?t=nope")[0] == 400
+
+
+def test_personal_links_only_with_a_token(site: Site) -> None:
+    key = signing_key(site.settings, site.store)
+    token = make_token(key, "ann@example.com")
+    _, _, personal = site.get(f"/archive/2026-11-24?t={token}")
+    _, _, by_address = site.get("/archive/2026-11-24?subscriber=ann%40example.com")
+    assert f"/unsubscribe?t={token}" in personal
+    assert "/unsubscribe?t=" not in by_address
+
+
+def test_editions_are_an_atom_feed(site: Site) -> None:
+    from lxml import etree
+
+    status, headers, body = site.get("/feed.xml")
+    assert status == 200 and headers["content-type"].startswith("application/atom+xml")
+    ns = {"a": "http://www.w3.org/2005/Atom"}
+    feed = etree.fromstring(body.encode())
+    (entry,) = feed.findall("a:entry", ns)
+    assert entry.find("a:link", ns).get("href").endswith("/archive/2026-11-24")  # type: ignore[union-attr]
+    assert "Fed holds rates <steady>" in entry.find("a:summary", ns).text  # type: ignore[union-attr, operator]
