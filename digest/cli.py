@@ -240,9 +240,10 @@ def demo(context: _Context) -> None:
         report = send_edition(settings, store, edition_date, _now())
         _print_send(report)
     console.print(
-        f"\nOpen the emails in {report.destination}/ with any mail client, or see the edition "
-        f"in a browser:\n  .venv/bin/digest --config {context.config} preview   "
-        f"# then open {settings.edition.site_url}/"
+        f"\nThe emails: {report.destination}/*.eml (open them with any mail client)."
+        f"\nThe web edition: run\n  .venv/bin/digest --config {context.config} preview"
+        f"\nthen open {settings.edition.site_url}/ in a browser "
+        f"(the archive is at {settings.edition.site_url}/archive/)."
     )
 
 

@@ -20,7 +20,7 @@ from .send import read_token
 from .store import Store
 
 CONTENT_SECURITY_POLICY = (
-    "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; "
+    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' https: data:; "
     "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
 
@@ -180,6 +180,7 @@ def make_app(settings: Settings, store: Store) -> Starlette:
             Route("/archive/", archive_index),
             Route("/archive/{date}", archive_edition),
             Route("/feed.xml", atom_feed),
+            Route("/favicon.ico", lambda request: Response(status_code=204)),
             Route("/preferences", preferences),
             Route("/unsubscribe", unsubscribe, methods=["GET", "POST"]),
         ]

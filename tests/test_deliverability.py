@@ -140,3 +140,75 @@ def test_no_newline_reaches_a_header_encoded_or_not(subject: str) -> None:
     assert parsed["Bcc"] is None
     assert "\n" not in str(parsed["Subject"]) and "\r" not in str(parsed["Subject"])
     assert "victim@example.com" in str(parsed["Subject"])
+
+
+def test_dkim_signature_verifies_when_a_key_is_configured(
+    tmp_path: Path,
+    serve_samples,
+    inbox,  # type: ignore[no-untyped-def]
+) -> None:
+    import base64
+    import datetime as dt
+
+    import dkim
+
+    from digest.models import Subscriber
+    from digest.pipeline import build_edition, fetch_feeds, send_edition
+    from digest.store import Store
+
+    key = tmp_path / "dkim.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+            str(key),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    public_der = subprocess.run(
+        ["openssl", "pkey", "-in", str(key), "-pubout", "-outform", "DER"],
+        check=True,
+        capture_output=True,
+    ).stdout
+    record = b"v=DKIM1; k=rsa; p=" + base64.b64encode(public_der)
+    env = {"DIGEST_SMTP_URL": inbox.url, "DIGEST_DKIM_KEY": str(key), "DIGEST_DKIM_SELECTOR": "md1"}
+    settings = load_settings(serve_samples(), env=env)
+    store = Store(settings.db_url)
+    now = dt.datetime(2026, 11, 24, 12, tzinfo=dt.UTC)
+    store.add_subscriber(Subscriber("ann@example.com"), now)
+    fetch_feeds(settings, store, now)
+    build_edition(settings, store, now.date())
+    send_edition(settings, store, now.date(), now)
+    store.close()
+    ((_, _, raw),) = inbox.messages
+    assert raw.startswith(b"DKIM-Signature:")
+    lookups = []
+
+    def dns(name: bytes, timeout: int = 5) -> bytes:
+        lookups.append(name)
+        return record
+
+    assert dkim.verify(raw, dnsfunc=dns)
+    assert lookups == [b"md1._domainkey.example.com."]
+    tampered = raw.replace(b"Subject: Market Digest", b"Subject: Market Digesu", 1)
+    assert not dkim.verify(tampered, dnsfunc=dns)
+
+
+def test_dkim_needs_both_variables(tmp_path: Path) -> None:
+    from digest.errors import ConfigError
+
+    from .conftest import write_config
+
+    path = write_config(
+        tmp_path, [{"name": "W", "url": "https://w.example.com/rss", "section": "stocks"}]
+    )
+    with pytest.raises(ConfigError, match="set both"):
+        load_settings(path, env={"DIGEST_DKIM_SELECTOR": "s1"})
+    with pytest.raises(ConfigError, match="no such file"):
+        load_settings(path, env={"DIGEST_DKIM_SELECTOR": "s1", "DIGEST_DKIM_KEY": "/nope.pem"})
