@@ -133,17 +133,18 @@ def fast_entries(body: bytes) -> list[Entry]:
             title=str(entry.get("title") or ""),
             link=str(entry.get("link") or ""),
             guid=str(entry.get("id") or ""),
-            summary=_fast_summary(entry),
+            summary=_summary(entry, "description"),
             published=_iso_date(entry.get("published") or entry.get("updated")),
         )
         for entry in parsed.entries
     ]
 
 
-def _fast_summary(entry: Any) -> str:
-    description = entry.get("description") or ""
-    if description:
-        return str(description)
+def _summary(entry: Any, summary_key: str) -> str:
+    """The entry's summary, or else its first non-empty content."""
+    summary = entry.get(summary_key) or ""
+    if summary:
+        return str(summary)
     for content in entry.get("content") or ():
         if content.get("value"):
             return str(content["value"])
@@ -179,21 +180,11 @@ def slow_entries(
             title=str(entry.get("title", "")),
             link=str(entry.get("link", "") or ""),
             guid=str(entry.get("id") or ""),
-            summary=_slow_summary(entry),
+            summary=_summary(entry, "summary"),
             published=_struct_date(entry),
         )
         for entry in parsed.entries
     ]
-
-
-def _slow_summary(entry: Any) -> str:
-    summary = entry.get("summary") or ""
-    if summary:
-        return str(summary)
-    for content in entry.get("content") or ():
-        if content.get("value"):
-            return str(content["value"])
-    return ""
 
 
 def _struct_date(entry: Any) -> dt.datetime | None:

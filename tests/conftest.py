@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import socket
 import threading
@@ -262,3 +263,36 @@ def demo_edition(tmp_path_factory: pytest.TempPathFactory) -> DemoEdition:
     messages = tuple(sorted((root / "outbox").rglob("*.eml")))
     assert messages
     return DemoEdition(config, messages)
+
+
+@contextlib.contextmanager
+def serve_app(app: Any) -> Iterator[int]:
+    """Run an ASGI app with uvicorn on 127.0.0.1; yields its port."""
+    import time
+
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def invoke_cli(config: Path, *args: str) -> tuple[int, str]:
+    """Run the ``digest`` CLI in-process on ``config``: its exit code and output."""
+    from click.testing import CliRunner
+
+    from digest.cli import main
+
+    result = CliRunner().invoke(
+        main, ["--config", str(config), *args], env={"DIGEST_DB": "", "COLUMNS": "250"}
+    )
+    return result.exit_code, result.output

@@ -4,20 +4,16 @@ phone, and screenshots under tests/artifacts/ for a person to look at."""
 from __future__ import annotations
 
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 
 import pytest
-import uvicorn
 from playwright.sync_api import sync_playwright
 
 from digest.config import load_settings
 from digest.store import Store
 from digest.web import make_app
 
-from .conftest import REPO, DemoEdition
+from .conftest import REPO, DemoEdition, serve_app
 
 ARTIFACTS = REPO / "tests" / "artifacts"
 CHROMIUM_FLAGS = [
@@ -42,20 +38,8 @@ def chromium() -> str:
 def site(demo_edition: DemoEdition) -> Iterator[str]:
     settings = load_settings(demo_edition.config, env={})
     store = Store(settings.db_url)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(make_app(settings, store), host="127.0.0.1", port=port, log_level="error")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    with serve_app(make_app(settings, store)) as port:
+        yield f"http://127.0.0.1:{port}"
     store.close()
 
 

@@ -5,11 +5,8 @@ import io
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from digest.cli import main
-
-from .conftest import write_config
+from .conftest import invoke_cli, write_config
 from .test_end_to_end import digest_command
 
 FEED = {"name": "Wire", "url": "https://wire.example.com/rss", "section": "stocks", "weight": 1.0}
@@ -20,11 +17,7 @@ def config(tmp_path: Path) -> Path:
     return write_config(tmp_path, [FEED])
 
 
-def invoke(config: Path, *args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(
-        main, ["--config", str(config), *args], env={"DIGEST_DB": "", "COLUMNS": "250"}
-    )
-    return result.exit_code, result.output
+invoke = invoke_cli
 
 
 def test_subscribers_add_list_export_remove(config: Path) -> None:

@@ -5,12 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from lxml import etree
 
-from digest.cli import main
-
-from .conftest import FeedServer, Route, write_config
+from .conftest import FeedServer, Route, invoke_cli, write_config
 
 RSS = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>
 <item><title>Bitcoin tops $100,000</title><link>https://a.example.com/1</link>
@@ -24,11 +21,7 @@ def config(tmp_path: Path) -> Path:
     return write_config(tmp_path, [feed])
 
 
-def invoke(config: Path, *args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(
-        main, ["--config", str(config), *args], env={"DIGEST_DB": "", "COLUMNS": "250"}
-    )
-    return result.exit_code, result.output
+invoke = invoke_cli
 
 
 def test_add_list_export_and_remove(config: Path) -> None:

@@ -1,9 +1,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import socket
-import threading
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -11,7 +8,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from bs4 import BeautifulSoup
 
 from digest.config import Settings, load_settings
@@ -22,7 +18,7 @@ from digest.send import make_token
 from digest.store import Store
 from digest.web import make_app
 
-from .conftest import write_config
+from .conftest import serve_app, write_config
 from .factories import BASE, make_item
 
 DATE = dt.date(2026, 11, 24)
@@ -60,20 +56,8 @@ def site(tmp_path: Path) -> Iterator[Site]:
     )
     store.save_edition(digest, BASE)
     store.add_subscriber(Subscriber("ann@example.com"), BASE)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(make_app(settings, store), host="127.0.0.1", port=port, log_level="error")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    yield Site(settings, store, port)
-    server.should_exit = True
-    thread.join(10)
+    with serve_app(make_app(settings, store)) as port:
+        yield Site(settings, store, port)
     store.close()
 
 
