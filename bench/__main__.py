@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from . import fetch, hostile, pipeline
+from . import clusters, fetch, hostile, pipeline
 
 pipeline.main()
 hostile.main()
+clusters.main()
 fetch.main()

@@ -21,11 +21,13 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from .cluster import cluster_texts
 from .config import DEFAULT_CONFIG, Settings, load_settings
 from .demo import SAMPLES_EDITION_END, serve_samples
 from .discover import discover_feeds
 from .errors import AddressError, ConfigError, DigestError, FeedError
 from .fetch import fetch_all
+from .headlines import read_headlines, write_rows
 from .health import is_stale
 from .models import Digest, FeedSource, Section, Subscriber
 from .opml import read_opml, write_opml
@@ -245,6 +247,34 @@ def demo(context: _Context) -> None:
         f"\nthen open {settings.edition.site_url}/ in a browser "
         f"(the archive is at {settings.edition.site_url}/archive/)."
     )
+
+
+@main.command()
+@click.option(
+    "--input",
+    "input_path",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    required=True,
+    help="CSV with id,title and optionally summary,source,published.",
+)
+@click.option(
+    "--output",
+    "output_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="CSV to write: id,cluster.",
+)
+def cluster(input_path: Path, output_path: Path) -> None:
+    """Group headlines into stories with the clusterer the edition uses."""
+    headlines = read_headlines(input_path)
+    groups = cluster_texts([(headline.title, headline.summary) for headline in headlines])
+    label = {index: number for number, group in enumerate(groups) for index in group}
+    write_rows(
+        output_path,
+        ("id", "cluster"),
+        ((headline.id, str(label[index])) for index, headline in enumerate(headlines)),
+    )
+    console.print(f"{len(headlines)} headlines in {len(groups)} stories: {output_path}")
 
 
 # -- subscribers -----------------------------------------------------------------------------
