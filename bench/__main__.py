@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from . import clusters, fetch, hostile, pipeline
+from . import clusters, fetch, hostile, pipeline, tickers
 
 pipeline.main()
 hostile.main()
 clusters.main()
+tickers.main()
 fetch.main()

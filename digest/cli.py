@@ -44,6 +44,7 @@ from .pipeline import (
 from .rank import edition_window
 from .send import normalize_address
 from .store import FeedHealth, Store
+from .tickers import find_tickers
 
 F = TypeVar("F", bound=Callable[..., Any])
 console = Console(highlight=False, soft_wrap=True)
@@ -275,6 +276,33 @@ def cluster(input_path: Path, output_path: Path) -> None:
         ((headline.id, str(label[index])) for index, headline in enumerate(headlines)),
     )
     console.print(f"{len(headlines)} headlines in {len(groups)} stories: {output_path}")
+
+
+@main.command()
+@click.option(
+    "--input",
+    "input_path",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    required=True,
+    help="CSV with id,title and optionally summary.",
+)
+@click.option(
+    "--output",
+    "output_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="CSV to write: id,tickers (space-separated, upper case).",
+)
+def tickers(input_path: Path, output_path: Path) -> None:
+    """Recognise stock tickers and coins in headlines ($NVDA, NYSE: BRK.B, Nvidia, Bitcoin)."""
+    headlines = read_headlines(input_path)
+    rows = [
+        (headline.id, " ".join(find_tickers(f"{headline.title} {headline.summary}")))
+        for headline in headlines
+    ]
+    write_rows(output_path, ("id", "tickers"), rows)
+    tagged = sum(1 for _, symbols in rows if symbols)
+    console.print(f"{len(rows)} headlines, {tagged} with tickers: {output_path}")
 
 
 # -- subscribers -----------------------------------------------------------------------------

@@ -94,6 +94,8 @@ class Story:
     items: tuple[Item, ...]
     section: Section
     score: float
+    #: Stock and coin symbols the story mentions, most mentioned first ("NVDA", "BTC").
+    tickers: tuple[str, ...] = ()
 
     @property
     def lead(self) -> Item:

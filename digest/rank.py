@@ -6,11 +6,13 @@ Pure: the window and ``now`` come in as arguments.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections import Counter
 from collections.abc import Sequence
 
 from .cluster import cluster_items
 from .models import Digest, Item, Section, Story
+from .tickers import find_tickers, symbol_table
 
 #: A story loses half its recency weight every this many hours.
 RECENCY_HALF_LIFE_HOURS = 12.0
@@ -43,7 +45,36 @@ def score_story(items: Sequence[Item], now: dt.datetime) -> float:
     return outlets * weight * decay
 
 
-def _section(items: Sequence[Item], lead: Item) -> Section:
+#: Words that make a story with no company or coin in it a Markets story: macro, rates,
+#: currencies and commodities.
+_MACRO = re.compile(
+    r"\b(fed|federal reserve|ecb|central bank|rates?|yields?|treasur(?:y|ies)|bonds?|"
+    r"inflation|cpi|gdp|jobs|jobless|payrolls|unemployment|dollar|yen|euro|sterling|rupee|"
+    r"oil|brent|crude|opec\+?|gold|silver|copper|wheat|commodit(?:y|ies)|stocks|indexes|"
+    r"s&p 500|nasdaq composite|dow|nikkei|stoxx)\b",
+    re.IGNORECASE,
+)
+
+
+def story_tickers(items: Sequence[Item]) -> tuple[str, ...]:
+    """Symbols the items mention, the most mentioned (then the earliest) first."""
+    counts: Counter[str] = Counter()
+    for item in items:
+        counts.update(dict.fromkeys(find_tickers(f"{item.title} {item.summary_text}"), 1))
+    return tuple(symbol for symbol, _ in counts.most_common())
+
+
+def story_section(items: Sequence[Item], lead: Item, tickers: Sequence[str]) -> Section:
+    """Crypto when it names coins only, Stocks when it names stocks only, Markets for macro,
+    rates and commodities; otherwise the section most of its outlets file under."""
+    table = symbol_table()
+    kinds = {table.kind(symbol) for symbol in tickers} - {None}
+    if kinds == {"coin"}:
+        return Section.CRYPTO
+    if kinds == {"stock"}:
+        return Section.STOCKS
+    if not kinds and _MACRO.search(lead.title):
+        return Section.MARKETS
     votes = Counter(item.section for item in items)
     best = max(votes.values())
     return lead.section if votes[lead.section] == best else votes.most_common(1)[0][0]
@@ -54,9 +85,13 @@ def make_stories(items: Sequence[Item], now: dt.datetime) -> list[Story]:
     stories = []
     for group in cluster_items(items):
         ordered = lead_first(group)
+        tickers = story_tickers(ordered)
         stories.append(
             Story(
-                items=ordered, section=_section(ordered, ordered[0]), score=score_story(group, now)
+                items=ordered,
+                section=story_section(ordered, ordered[0], tickers),
+                score=score_story(group, now),
+                tickers=tickers,
             )
         )
     stories.sort(key=lambda story: (-story.score, story.lead.title))

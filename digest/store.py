@@ -578,6 +578,7 @@ def _story_to_json(story: Story) -> dict[str, Any]:
         "section": story.section.value,
         "score": story.score,
         "items": [_item_to_json(item) for item in story.items],
+        "tickers": list(story.tickers),
     }
 
 
@@ -586,6 +587,7 @@ def _story_from_json(raw: dict[str, Any]) -> Story:
         items=tuple(_item_from_json(item) for item in raw["items"]),
         section=Section(raw["section"]),
         score=raw["score"],
+        tickers=tuple(raw.get("tickers", ())),
     )
 
 

@@ -1,0 +1,125 @@
+"""Recognise stock tickers and coins in headlines: $NVDA, (NYSE:BRK.B), Nvidia, Bitcoin.
+
+The symbol table (``digest/data/symbols.txt``) is ours, kept by hand. Four signals, from
+strongest to weakest: a cashtag, an exchange prefix, a company or coin name, and a bare
+upper-case symbol. Symbols that are also ordinary words (ALL, ONE, LINK, SOL, IT, A, ARE,
+NOW, COIN...) count only through the first three. Pure: no I/O after the table is loaded.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+SYMBOLS_FILE = Path(__file__).resolve().parent / "data" / "symbols.txt"
+
+#: Symbols that are also words or common abbreviations: a bare upper-case "NOW" or "ICE" in a
+#: headline is far more often the word than the company, so these need a stronger signal.
+AMBIGUOUS = frozenset(
+    """A ALL ARE IT ONE LINK SOL NOW COIN ON GO KEY LOW CAT DOW MA SO ED BE CAN FAST COST TECH
+    WELL PEG HAS IP IR L O T V C D F J K W ICE TAP PM ES GD GE GL HD HE HOLD HUM IEX JBL LH LW
+    MET MO MOS NI NUE OKE PH PSA RF SNA STE SW TEL TT TXT UAL WAT WY ZS NEAR FLOW SAND HYPE SKY
+    RAY TON DOT UNI LEO APT CAKE COMP ENS RUNE OP ZK W SUI SEI NEO EOS GALA MANA WIF BONK JUP
+    ICP STX APP ARM DASH DELL EA EL EX EXE FI FOX GEN HAL IQV K LIN MAR MCO MS NVR OTIS PAYC POOL
+    ROL SOLV SPG TEAM TRV URI VST WM WST KR AMP BR BX CB CF CI CL CME COO CSX DG DE DAY DOC DIS
+    EG ETN EW FE HII J MMM PAYX PFG PG PKG PNR REG ROK SJM SO STT TER TPL TRGP TRMB UDR VRSN ZBRA
+    AI FLR SEI GRT QNT XDC KAS TAO ENA PENGU VIRTUAL TRUMP ARB AAVE PEPE FET TIA INJ RENDER
+    DAI USDE ONDO IMX ATOM ALGO XYZ""".split()
+)
+
+_CASHTAG = re.compile(r"(?<![\w$])\$([A-Za-z][A-Za-z0-9]{0,6}(?:\.[A-Za-z])?)\b")
+_EXCHANGE = re.compile(
+    r"\b(?:NASDAQ|Nasdaq|NYSE(?:\s?American|\s?Arca)?|AMEX|NYSEARCA|CBOE|Cboe)\s*:\s*"
+    r"([A-Z]{1,5}(?:\.[A-Z])?)\b"
+)
+#: Coin names that are no ordinary word, so written in lower case they still name the coin
+#: ("bitcoin miners"); other names count only capitalised.
+LOWER_CASE_NAMES = frozenset(
+    """Bitcoin Ethereum Solana Dogecoin Litecoin Cardano Polkadot Chainlink Monero Toncoin
+    Tether Hyperliquid Arbitrum Filecoin Uniswap Aave Kaspa Celestia""".split()
+)
+
+_BARE = re.compile(r"(?<![\w$.])([A-Z][A-Z0-9]{1,5}(?:\.[A-Z])?)(?![\w])")
+
+
+@dataclass(frozen=True, slots=True)
+class Symbol:
+    symbol: str
+    kind: str  # "stock" or "coin"
+    name: str
+
+
+@dataclass(frozen=True)
+class SymbolTable:
+    symbols: dict[str, Symbol]
+    by_alias: dict[str, str]
+    alias_pattern: re.Pattern[str]
+    lower_case_pattern: re.Pattern[str]
+
+    def kind(self, symbol: str) -> str | None:
+        found = self.symbols.get(symbol)
+        return found.kind if found else None
+
+
+@lru_cache(maxsize=1)
+def symbol_table(path: Path = SYMBOLS_FILE) -> SymbolTable:
+    """The bundled symbol table, loaded once."""
+    symbols: dict[str, Symbol] = {}
+    by_alias: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        kind, symbol, name, aliases = line.split("|")
+        # A stock and a coin may share a symbol (STX): the stock keeps it, as listed first.
+        symbols.setdefault(symbol, Symbol(symbol, kind, name))
+        for alias in filter(None, aliases.split(";")):
+            by_alias.setdefault(alias, symbol)
+    # Longest first, so "Bitcoin Cash" wins over "Bitcoin" and "Ethereum Classic" over "Ethereum".
+    alternatives = sorted(by_alias, key=len, reverse=True)
+    pattern = re.compile(
+        r"(?<![\w&.-])(" + "|".join(map(re.escape, alternatives)) + r")(?:'s|’s)?(?![\w&-])"
+    )
+    lower = re.compile(
+        r"(?<![\w-])(" + "|".join(sorted(LOWER_CASE_NAMES, key=len, reverse=True)) + r")(?![\w-])",
+        re.IGNORECASE,
+    )
+    return SymbolTable(symbols, by_alias, pattern, lower)
+
+
+def find_tickers(text: str, table: SymbolTable | None = None) -> list[str]:
+    """The symbols ``text`` mentions, in order of first mention, each once."""
+    table = table or symbol_table()
+    found: dict[int, str] = {}
+
+    def add(position: int, symbol: str) -> None:
+        if symbol not in found.values():
+            found[position] = symbol
+
+    for match in _CASHTAG.finditer(text):
+        symbol = match[1].upper()
+        if symbol in table.symbols:
+            add(match.start(), symbol)
+    for match in _EXCHANGE.finditer(text):
+        add(match.start(1), match[1])
+    named: set[int] = set()
+    for match in table.alias_pattern.finditer(text):
+        add(match.start(), table.by_alias[match[1]])
+        named.update(range(match.start(), match.end()))
+    for match in table.lower_case_pattern.finditer(text):
+        if match.start() not in named:  # "Bitcoin" inside "Bitcoin Cash" is not Bitcoin
+            add(match.start(), table.by_alias[match[1].capitalize()])
+    if not _shouting(text, table):
+        for match in _BARE.finditer(text):
+            symbol = match[1]
+            if symbol in table.symbols and symbol not in AMBIGUOUS:
+                add(match.start(), symbol)
+    return [found[position] for position in sorted(found)]
+
+
+def _shouting(text: str, table: SymbolTable) -> bool:
+    """True for a headline set in capitals, where a capitalised word says nothing."""
+    words = [word for word in re.findall(r"[A-Za-z]+", text) if word not in table.symbols]
+    letters = "".join(words)
+    return bool(letters) and sum(char.isupper() for char in letters) > 0.6 * len(letters)
