@@ -57,11 +57,20 @@ _MACRO = re.compile(
 
 
 def story_tickers(items: Sequence[Item]) -> tuple[str, ...]:
-    """Symbols the items mention, the most mentioned (then the earliest) first."""
+    """Symbols the story is about, the most mentioned first.
+
+    A symbol counts when the lead report names it or at least half the reports do: one outlet
+    adding "bitcoin dips" to a Fed story does not make it a crypto story.
+    """
     counts: Counter[str] = Counter()
     for item in items:
         counts.update(dict.fromkeys(find_tickers(f"{item.title} {item.summary_text}"), 1))
-    return tuple(symbol for symbol, _ in counts.most_common())
+    lead = set(find_tickers(f"{items[0].title} {items[0].summary_text}")) if items else set()
+    return tuple(
+        symbol
+        for symbol, count in counts.most_common()
+        if symbol in lead or count * 2 >= len(items)
+    )
 
 
 def story_section(items: Sequence[Item], lead: Item, tickers: Sequence[str]) -> Section:

@@ -94,6 +94,18 @@ def test_story_tickers_count_each_item_once() -> None:
     assert story_tickers(items) == ("NVDA", "AMD")
 
 
+def test_one_outlet_aside_does_not_tag_a_story() -> None:
+    items = [
+        make_item("Fed minutes show officials split on rate cuts", "A", weight=1.3),
+        make_item("Fed officials divided over cuts", "B"),
+        make_item("Fed minutes: policymakers split", "C"),
+        make_item("Bitcoin dips as Fed minutes reveal split", "D"),
+    ]
+    tickers = story_tickers(items)
+    assert tickers == ()
+    assert story_section(items, items[0], tickers) is Section.MARKETS
+
+
 def test_tickers_command_writes_symbols_per_headline(tmp_path: Path) -> None:
     source = tmp_path / "headlines.csv"
     source.write_text(
