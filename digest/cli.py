@@ -44,7 +44,7 @@ from .pipeline import (
 from .rank import edition_window
 from .send import normalize_address
 from .store import FeedHealth, Store
-from .tickers import find_tickers
+from .tickers import find_tickers, symbol_table
 
 F = TypeVar("F", bound=Callable[..., Any])
 console = Console(highlight=False, soft_wrap=True)
@@ -316,12 +316,14 @@ def subscribers() -> None:
 @subscribers.command("add")
 @click.argument("email")
 @click.option("--name", default="", help="How to greet them.")
+@click.option("--watch", default="", help="Tickers and coins to lead their email: NVDA,BTC.")
 @pass_context
-def subscribers_add(context: _Context, email: str, name: str) -> None:
-    """Subscribe EMAIL (or resubscribe it)."""
+def subscribers_add(context: _Context, email: str, name: str, watch: str) -> None:
+    """Subscribe EMAIL (or resubscribe it, or change its watchlist)."""
     address = normalize_address(email)
+    watchlist = parse_watchlist(watch)
     with context.store() as store:
-        added = store.add_subscriber(Subscriber(address, name.strip()), _now())
+        added = store.add_subscriber(Subscriber(address, name.strip(), True, watchlist), _now())
     console.print(f"Subscribed {address}." if added else f"{address} is already subscribed.")
 
 
@@ -332,9 +334,10 @@ def subscribers_list(context: _Context, show_all: bool) -> None:
     """List subscribers."""
     with context.store() as store:
         people = store.subscribers(active_only=not show_all)
-    table = Table("Email", "Name", "Status")
+    table = Table("Email", "Name", "Status", "Watchlist")
     for person in people:
-        table.add_row(person.email, person.name, "active" if person.active else "unsubscribed")
+        status = "active" if person.active else "unsubscribed"
+        table.add_row(person.email, person.name, status, " ".join(person.watchlist))
     console.print(table)
     console.print(f"{len(people)} subscriber{'s' if len(people) != 1 else ''}.")
 
@@ -381,8 +384,22 @@ def read_subscribers_csv(file: Path) -> list[Subscriber]:
             address = normalize_address(row.get("email") or "")
         except AddressError as exc:
             raise AddressError(f"{file}:{reader.line_num}: {exc}") from None
-        people.append(Subscriber(address, (row.get("name") or "").strip()))
+        try:
+            watchlist = parse_watchlist(row.get("watch") or "")
+        except ConfigError as exc:
+            raise ConfigError(f"{file}:{reader.line_num}: {exc}") from None
+        people.append(Subscriber(address, (row.get("name") or "").strip(), True, watchlist))
     return people
+
+
+def parse_watchlist(raw: str) -> tuple[str, ...]:
+    """Symbols from "NVDA, btc"; an unknown one is an error naming it."""
+    symbols = tuple(dict.fromkeys(part.strip().upper() for part in raw.split(",") if part.strip()))
+    known = symbol_table().symbols
+    unknown = [symbol for symbol in symbols if symbol not in known]
+    if unknown:
+        raise ConfigError(f"--watch: unknown ticker or coin {unknown[0]!r}")
+    return symbols
 
 
 def _import_subscribers(store: Store, file: Path) -> int:
@@ -397,9 +414,10 @@ def subscribers_export(context: _Context) -> None:
     with context.store() as store:
         people = store.subscribers()
     writer = csv.writer(sys.stdout, lineterminator="\n")
-    writer.writerow(["email", "name", "status"])
+    writer.writerow(["email", "name", "status", "watch"])
     for person in people:
-        writer.writerow([person.email, person.name, "active" if person.active else "unsubscribed"])
+        status = "active" if person.active else "unsubscribed"
+        writer.writerow([person.email, person.name, status, ",".join(person.watchlist)])
 
 
 # -- feeds -----------------------------------------------------------------------------------

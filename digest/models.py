@@ -142,6 +142,8 @@ class Subscriber:
     email: str
     name: str = ""
     active: bool = True
+    #: Tickers and coins whose stories lead this subscriber's edition ("NVDA", "BTC").
+    watchlist: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

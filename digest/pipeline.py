@@ -16,7 +16,7 @@ from .errors import ConfigError, EditionError, MessageRefusedError
 from .fetch import FetchPolicy, fetch_all, make_user_agent
 from .models import Delivery, Digest, Email, FetchResult
 from .parse import parse_feed
-from .rank import build_digest, edition_window
+from .rank import build_digest, edition_window, personalise
 from .render import Links, make_environment, render_digest
 from .send import (
     DkimKey,
@@ -202,12 +202,14 @@ def _deliver(
         for delivery in pending:
             subscriber = delivery.subscriber
             links = make_links(settings, key, digest.date, subscriber.email)
+            watched, rest = personalise(digest, subscriber.watchlist)
             rendered = render_digest(
-                digest,
+                rest,
                 links,
                 subscriber.name,
                 environment,
                 postal_address=settings.edition.postal_address,
+                watchlist=watched,
             )
             email = Email(
                 recipient=subscriber.email,

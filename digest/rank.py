@@ -134,3 +134,33 @@ def build_digest(
         top=top,
         sections=tuple((section, stories) for section, stories in sections if stories),
     )
+
+
+def personalise(digest: Digest, watchlist: Sequence[str]) -> tuple[tuple[Story, ...], Digest]:
+    """The stories about ``watchlist`` symbols, and the edition without them.
+
+    They lead that subscriber's email as "Your watchlist" instead of standing twice in it.
+    """
+    watched = {symbol.upper() for symbol in watchlist}
+    if not watched:
+        return (), digest
+
+    def about(story: Story) -> bool:
+        return bool(watched & set(story.tickers))
+
+    stories = [*digest.top, *(story for _, section in digest.sections for story in section)]
+    picked = tuple(story for story in stories if about(story))
+    rest = Digest(
+        digest.date,
+        digest.title,
+        digest.tagline,
+        digest.window_start,
+        digest.window_end,
+        tuple(story for story in digest.top if not about(story)),
+        tuple(
+            (section, kept)
+            for section, stories_in in digest.sections
+            if (kept := tuple(story for story in stories_in if not about(story)))
+        ),
+    )
+    return picked, rest

@@ -86,6 +86,8 @@ subscribers = Table(
     Column("active", Boolean, nullable=False, default=True),
     Column("created_at", DateTime, nullable=False),
     Column("unsubscribed_at", DateTime),
+    # Added by migration 3: space-separated symbols.
+    Column("watchlist", Text, nullable=False, default=""),
 )
 
 editions = Table(
@@ -147,8 +149,13 @@ def _feed_health_v2(connection: Connection) -> None:
     )
 
 
+def _watchlist_v3(connection: Connection) -> None:
+    """Each subscriber's watchlist of tickers and coins."""
+    _add_columns(connection, subscribers, ["watchlist"])
+
+
 #: Numbered migrations; append, never edit one that has shipped.
-MIGRATIONS: list[Callable[[Connection], None]] = [_create_v1, _feed_health_v2]
+MIGRATIONS: list[Callable[[Connection], None]] = [_create_v1, _feed_health_v2, _watchlist_v3]
 
 
 def schema_version(connection: Connection) -> int:

@@ -378,12 +378,15 @@ class Store:
                         name=subscriber.name,
                         active=True,
                         created_at=_naive_utc(now),
+                        watchlist=" ".join(subscriber.watchlist),
                     )
                 )
                 return True
             values: dict[str, Any] = {"active": True, "unsubscribed_at": None}
             if subscriber.name:
                 values["name"] = subscriber.name
+            if subscriber.watchlist:
+                values["watchlist"] = " ".join(subscriber.watchlist)
             c.execute(s.subscribers.update().where(s.subscribers.c.id == row.id).values(**values))
             return not row.active
 
@@ -407,7 +410,7 @@ class Store:
         if active_only:
             query = query.where(s.subscribers.c.active)
         with self._begin() as c:
-            return [Subscriber(row.email, row.name, row.active) for row in c.execute(query)]
+            return [_subscriber(row) for row in c.execute(query)]
 
     # -- editions and deliveries ---------------------------------------------------------
 
@@ -495,10 +498,7 @@ class Store:
             .order_by(s.subscribers.c.email)
         )
         with self._begin() as c:
-            return [
-                PendingDelivery(Subscriber(row.email, row.name, row.active), row.message_id)
-                for row in c.execute(query)
-            ]
+            return [PendingDelivery(_subscriber(row), row.message_id) for row in c.execute(query)]
 
     def mark_delivery(
         self, date: dt.date, email: str, now: dt.datetime, error: str | None = None
@@ -548,6 +548,10 @@ class Store:
             key = secrets.token_urlsafe(32)
             c.execute(s.meta.insert().values(key="signing_key", value=key))
             return key
+
+
+def _subscriber(row: Any) -> Subscriber:
+    return Subscriber(row.email, row.name, row.active, tuple(row.watchlist.split()))
 
 
 def _reason(exc: SQLAlchemyError) -> str:

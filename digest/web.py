@@ -15,6 +15,7 @@ from starlette.routing import Route
 
 from .config import Settings
 from .pipeline import make_links, signing_key
+from .rank import personalise
 from .render import Links, long_date, make_environment, render_digest
 from .send import read_token
 from .store import Store
@@ -57,8 +58,12 @@ def make_app(settings: Settings, store: Store) -> Starlette:
             return _message("Not found", f"There is no edition for {date}.", 404)
         key = signing_key(settings, store)
         # ?t=TOKEN (the links in the email) is that subscriber's own page, links and all;
-        # ?subscriber=EMAIL alone shows their edition without links that act for them.
+        # ?subscriber=EMAIL shows their edition (their watchlist first) without those links.
         subscriber = read_token(key, request.query_params.get("t", ""))
+        reader = subscriber or request.query_params.get("subscriber", "")
+        people = {person.email.lower(): person for person in store.subscribers()}
+        person = people.get(reader.lower())
+        watched, digest = personalise(digest, person.watchlist if person else ())
         site = settings.edition.site_url
         if subscriber:
             links = make_links(settings, key, date, subscriber)
@@ -71,7 +76,11 @@ def make_app(settings: Settings, store: Store) -> Starlette:
                 preferences=f"{site}/preferences",
             )
         rendered = render_digest(
-            digest, links, environment=environment, postal_address=settings.edition.postal_address
+            digest,
+            links,
+            environment=environment,
+            postal_address=settings.edition.postal_address,
+            watchlist=watched,
         )
         if request.url.path.endswith(".txt"):
             return PlainTextResponse(rendered.text, headers=_SECURITY_HEADERS)

@@ -30,13 +30,24 @@ def test_subscribers_add_list_export_remove(config: Path) -> None:
     code, out = invoke(config, "subscribers", "export")
     assert code == 0
     assert list(csv.reader(io.StringIO(out))) == [
-        ["email", "name", "status"],
-        ["Ann@example.com", "Ann", "active"],
+        ["email", "name", "status", "watch"],
+        ["Ann@example.com", "Ann", "active", ""],
     ]
     code, out = invoke(config, "subscribers", "remove", "Ann@example.com")
     assert code == 0
     code, out = invoke(config, "subscribers", "export")
-    assert out.strip() == "email,name,status"
+    assert out.strip() == "email,name,status,watch"
+
+
+def test_watchlist_is_kept_checked_and_exported(config: Path) -> None:
+    code, out = invoke(config, "subscribers", "add", "ann@example.com", "--watch", "nvda, BTC")
+    assert code == 0, out
+    code, out = invoke(config, "subscribers", "list")
+    assert "NVDA BTC" in out
+    code, out = invoke(config, "subscribers", "export")
+    assert 'ann@example.com,,active,"NVDA,BTC"' in out
+    code, out = invoke(config, "subscribers", "add", "bob@example.com", "--watch", "NVDA,QQQQQ")
+    assert code == 1 and "unknown ticker or coin 'QQQQQ'" in out
 
 
 def test_import_is_all_or_nothing_and_names_the_bad_line(config: Path, tmp_path: Path) -> None:

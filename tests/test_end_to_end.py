@@ -164,3 +164,26 @@ def test_a_broken_feed_is_named_and_the_edition_is_still_built(
     feeds = digest_command("feeds", config=sample_config, env={"COLUMNS": "250"})
     first_row = next(line for line in feeds.stdout.splitlines() if "│" in line)
     assert "Market Wire" in first_row and "failing (500)" in first_row
+
+
+def test_a_watchlist_leads_that_subscribers_email_only(sample_config: Path, inbox: Inbox) -> None:
+    added = digest_command(
+        "subscribers", "add", "dana@example.com", "--watch", "TSLA,XRP", config=sample_config
+    )
+    assert added.returncode == 0, added.stderr
+    result = digest_command(
+        "run",
+        "--date",
+        SAMPLE_DATE.isoformat(),
+        config=sample_config,
+        env={"DIGEST_SMTP_URL": inbox.url},
+    )
+    assert result.returncode == 0, result.stderr
+    received = inbox.parsed()
+    dana = received["dana@example.com"].get_body(("plain",)).get_content()
+    alice = received["alice@example.com"].get_body(("plain",)).get_content()
+    assert dana.index("YOUR WATCHLIST") < dana.index("TOP STORIES")
+    watch_block = dana[dana.index("YOUR WATCHLIST") : dana.index("TOP STORIES")]
+    assert "Tesla" in watch_block and "XRP" in watch_block
+    assert dana.count("Tesla shares slide") == 1  # not repeated further down
+    assert "YOUR WATCHLIST" not in alice
