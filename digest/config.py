@@ -68,7 +68,7 @@ _EDITION_KEYS = {
     "max_stories",
     "postal_address",
 }
-_FEED_KEYS = {"name", "url", "section", "weight"}
+_FEED_KEYS = {"name", "url", "section", "weight", "primary"}
 _TOP_KEYS = {"edition", "feeds", "allow_private_hosts"}
 
 
@@ -229,7 +229,12 @@ def _feeds(where: str, raw: Any) -> tuple[FeedSource, ...]:
         if isinstance(weight, bool) or not isinstance(weight, int | float) or weight <= 0:
             raise ConfigError(f"{where}: {key}.weight: expected a number above 0")
         name = _string(where, f"{key}.name", entry.get("name", parts.netloc))
-        feeds.append(FeedSource(name=name, url=url, section=section, weight=float(weight)))
+        primary = entry.get("primary", False)
+        if not isinstance(primary, bool):
+            raise ConfigError(f"{where}: {key}.primary: expected true or false")
+        feeds.append(
+            FeedSource(name=name, url=url, section=section, weight=float(weight), primary=primary)
+        )
     return tuple(feeds)
 
 

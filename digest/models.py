@@ -33,6 +33,8 @@ class FeedSource:
     section: Section
     #: Multiplies the score of every story the outlet covers; 1.0 is an ordinary outlet.
     weight: float = 1.0
+    #: A primary source: the company, exchange or regulator itself, not a report about it.
+    primary: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +87,8 @@ class Item:
     summary_text: str
     summary_html: str
     published: dt.datetime
+    #: From a primary source (company release, filing, regulator).
+    primary: bool = False
 
 
 @dataclass(frozen=True, slots=True)

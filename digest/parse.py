@@ -108,6 +108,7 @@ def _items(entries: Iterable[Entry], source: FeedSource, fetched_at: dt.datetime
             source_name=source.name,
             section=source.section,
             weight=source.weight,
+            primary=source.primary,
             key=_identity(entry.guid) or canonical,
             title=title,
             link=canonical,

@@ -35,14 +35,31 @@ def lead_first(items: Sequence[Item]) -> tuple[Item, ...]:
     return tuple(sorted(items, key=lambda item: (-item.weight, item.published, item.source_name)))
 
 
+#: A story a company, exchange or regulator published itself counts this much more.
+PRIMARY_BOOST = 1.25
+
+
+def breadth(items: Sequence[Item]) -> int:
+    """Distinct outlets, with copies of one wire article (same headline) counted once."""
+    reports: dict[str, str] = {}
+    for item in items:
+        reports.setdefault(item.source_name, _normalised(item.title))
+    return len(set(reports.values()))
+
+
+def _normalised(title: str) -> str:
+    return " ".join(re.findall(r"[a-z0-9$%]+", title.lower()))
+
+
 def score_story(items: Sequence[Item], now: dt.datetime) -> float:
-    """Breadth (distinct outlets) × best source weight × recency of the latest report."""
-    outlets = len({item.source_name for item in items})
+    """Breadth × best source weight × recency of the latest report, boosted for primary
+    sources."""
     weight = max(item.weight for item in items)
     latest = max(item.published for item in items)
     age_hours = max(0.0, (now - latest).total_seconds() / 3600)
     decay: float = 0.5 ** (age_hours / RECENCY_HALF_LIFE_HOURS)
-    return outlets * weight * decay
+    boost = PRIMARY_BOOST if any(item.primary for item in items) else 1.0
+    return breadth(items) * weight * decay * boost
 
 
 #: Words that make a story with no company or coin in it a Markets story: macro, rates,

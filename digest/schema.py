@@ -60,6 +60,8 @@ feeds = Table(
     Column("gone_at", DateTime),
     Column("fetch_count", Integer, nullable=False, default=0),
     Column("mean_response_ms", Float),
+    # Added by migration 4.
+    Column("is_primary", Boolean, nullable=False, default=False),
 )
 
 items = Table(
@@ -154,8 +156,18 @@ def _watchlist_v3(connection: Connection) -> None:
     _add_columns(connection, subscribers, ["watchlist"])
 
 
+def _primary_sources_v4(connection: Connection) -> None:
+    """Which feeds are primary sources (companies, exchanges, regulators)."""
+    _add_columns(connection, feeds, ["is_primary"])
+
+
 #: Numbered migrations; append, never edit one that has shipped.
-MIGRATIONS: list[Callable[[Connection], None]] = [_create_v1, _feed_health_v2, _watchlist_v3]
+MIGRATIONS: list[Callable[[Connection], None]] = [
+    _create_v1,
+    _feed_health_v2,
+    _watchlist_v3,
+    _primary_sources_v4,
+]
 
 
 def schema_version(connection: Connection) -> int:

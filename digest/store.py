@@ -122,6 +122,7 @@ class Store:
                     "name": source.name,
                     "section": source.section.value,
                     "weight": source.weight,
+                    "is_primary": source.primary,
                     "active": True,
                 }
                 if source.url in known:
@@ -158,6 +159,7 @@ class Store:
                 "name": source.name,
                 "section": source.section.value,
                 "weight": source.weight,
+                "is_primary": source.primary,
                 "active": True,
                 "gone_at": None,
                 "next_attempt": None,
@@ -193,7 +195,7 @@ class Store:
             )
         with self._begin() as c:
             return [
-                FeedSource(row.name, row.url, Section(row.section), row.weight)
+                FeedSource(row.name, row.url, Section(row.section), row.weight, row.is_primary)
                 for row in c.execute(query.order_by(s.feeds.c.id))
             ]
 
@@ -298,7 +300,14 @@ class Store:
     def items_between(self, start: dt.datetime, end: dt.datetime) -> list[Item]:
         """Items of active feeds published in ``[start, end)``, one per link."""
         query = (
-            select(s.items, s.feeds.c.url, s.feeds.c.name, s.feeds.c.section, s.feeds.c.weight)
+            select(
+                s.items,
+                s.feeds.c.url,
+                s.feeds.c.name,
+                s.feeds.c.section,
+                s.feeds.c.weight,
+                s.feeds.c.is_primary,
+            )
             .join(s.feeds, s.items.c.feed_id == s.feeds.c.id)
             .where(
                 s.feeds.c.active,
@@ -318,6 +327,7 @@ class Store:
                     source_name=row.name,
                     section=Section(row.section),
                     weight=row.weight,
+                    primary=row.is_primary,
                     key=row.key,
                     title=row.title,
                     link=row.link,

@@ -63,6 +63,7 @@ def test_database_defaults_to_a_file_beside_the_config(tmp_path: Path) -> None:
         ),
         ({}, [{**FEED, "url": "file:///etc/passwd"}], "feeds[0].url: expected an http(s) URL"),
         ({}, [{**FEED, "weight": -1}], "feeds[0].weight: expected a number above 0"),
+        ({}, [{**FEED, "primary": "yes"}], "feeds[0].primary: expected true or false"),
         ({}, [FEED, FEED], "feeds[1].url: https://wire.example.com/rss is listed twice"),
         ({}, [], "feeds: expected a non-empty list"),
     ],

@@ -1,10 +1,18 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from zoneinfo import ZoneInfo
 
 from digest.models import Section
-from digest.rank import build_digest, edition_window, lead_first, score_story
+from digest.rank import (
+    PRIMARY_BOOST,
+    breadth,
+    build_digest,
+    edition_window,
+    lead_first,
+    score_story,
+)
 
 from .factories import BASE, make_item
 
@@ -22,7 +30,7 @@ def test_window_follows_daylight_saving_time() -> None:
 
 def test_more_outlets_heavier_sources_and_fresher_news_score_higher() -> None:
     one = [make_item("A", "W1")]
-    two = [make_item("A", "W1"), make_item("A", "W2")]
+    two = [make_item("A", "W1"), make_item("A, reported", "W2")]
     assert score_story(two, BASE) > score_story(one, BASE)
     heavy = [make_item("A", "W1", weight=1.5)]
     assert score_story(heavy, BASE) > score_story(one, BASE)
@@ -76,3 +84,21 @@ def test_digest_puts_top_stories_first_then_sections_and_respects_window() -> No
     assert "Too old to include" not in titles
     for section, stories in digest.sections:
         assert all(story.section is section for story in stories)
+
+
+def test_wire_copies_of_one_article_count_once() -> None:
+    copies = [
+        make_item("Fed holds rates steady", "Paper A"),
+        make_item("Fed holds rates steady", "Paper B"),
+        make_item("FED HOLDS RATES STEADY", "Paper C"),
+    ]
+    reporting = [make_item("Fed holds rates steady", "Paper A"), make_item("Fed pauses", "Paper B")]
+    assert breadth(copies) == 1
+    assert breadth(reporting) == 2
+    assert score_story(reporting, BASE) > score_story(copies, BASE)
+
+
+def test_primary_sources_are_boosted() -> None:
+    plain = [make_item("Commission charges adviser", "Wire")]
+    primary = [replace(make_item("Commission charges adviser", "Wire"), primary=True)]
+    assert score_story(primary, BASE) == score_story(plain, BASE) * PRIMARY_BOOST
