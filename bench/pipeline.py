@@ -22,7 +22,14 @@ from digest.models import Email, FeedSource, Item, Section
 from digest.parse import parse_feed
 from digest.rank import build_digest
 from digest.render import Links, make_environment, render_digest
-from digest.send import Mailer, compose, make_message_id, outbox_server, unsubscribe_headers
+from digest.send import (
+    Mailer,
+    compose,
+    make_message_id,
+    outbox_server,
+    to_bytes,
+    unsubscribe_headers,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "samples" / "feeds"
@@ -122,7 +129,11 @@ def bench_send(items: list[Item], count: int = 200) -> None:
             rendered.html,
             rendered.text,
             make_message_id(NOW.date(), recipient, SENDER),
-            unsubscribe_headers(links.unsubscribe, "Market Digest <md.example.com>"),
+            unsubscribe_headers(
+                links.unsubscribe,
+                "mailto:digest+unsubscribe@example.com",
+                "Market Digest <md.example.com>",
+            ),
         )
         return compose(email, SENDER, NOW)
 
@@ -133,7 +144,7 @@ def bench_send(items: list[Item], count: int = 200) -> None:
         def ours() -> None:
             mailer = Mailer(url)
             for recipient in recipients:
-                mailer.send(message_for(recipient), SENDER, recipient)
+                mailer.send(to_bytes(message_for(recipient)), SENDER, recipient)
             mailer.close()
 
         def baseline() -> None:
