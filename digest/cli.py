@@ -250,21 +250,30 @@ def demo(context: _Context) -> None:
     )
 
 
+def _csv_files(reads: str, writes: str) -> Callable[[F], F]:
+    """The --input and --output options of the headline commands."""
+
+    def decorate(function: F) -> F:
+        function = click.option(
+            "--output",
+            "output_path",
+            type=click.Path(path_type=Path, dir_okay=False),
+            required=True,
+            help=f"CSV to write: {writes}.",
+        )(function)
+        return click.option(
+            "--input",
+            "input_path",
+            type=click.Path(path_type=Path, dir_okay=False, exists=True),
+            required=True,
+            help=f"CSV with {reads}.",
+        )(function)
+
+    return decorate
+
+
 @main.command()
-@click.option(
-    "--input",
-    "input_path",
-    type=click.Path(path_type=Path, dir_okay=False, exists=True),
-    required=True,
-    help="CSV with id,title and optionally summary,source,published.",
-)
-@click.option(
-    "--output",
-    "output_path",
-    type=click.Path(path_type=Path, dir_okay=False),
-    required=True,
-    help="CSV to write: id,cluster.",
-)
+@_csv_files("id,title and optionally summary,source,published", "id,cluster")
 def cluster(input_path: Path, output_path: Path) -> None:
     """Group headlines into stories with the clusterer the edition uses."""
     headlines = read_headlines(input_path)
@@ -279,20 +288,7 @@ def cluster(input_path: Path, output_path: Path) -> None:
 
 
 @main.command()
-@click.option(
-    "--input",
-    "input_path",
-    type=click.Path(path_type=Path, dir_okay=False, exists=True),
-    required=True,
-    help="CSV with id,title and optionally summary.",
-)
-@click.option(
-    "--output",
-    "output_path",
-    type=click.Path(path_type=Path, dir_okay=False),
-    required=True,
-    help="CSV to write: id,tickers (space-separated, upper case).",
-)
+@_csv_files("id,title and optionally summary", "id,tickers (space-separated, upper case)")
 def tickers(input_path: Path, output_path: Path) -> None:
     """Recognise stock tickers and coins in headlines ($NVDA, NYSE: BRK.B, Nvidia, Bitcoin)."""
     headlines = read_headlines(input_path)
