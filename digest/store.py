@@ -118,13 +118,7 @@ class Store:
             }
             taken = {row.url: row.id for row in c.execute(select(s.feeds.c.url, s.feeds.c.id))}
             for source in sources:
-                values = {
-                    "name": source.name,
-                    "section": source.section.value,
-                    "weight": source.weight,
-                    "is_primary": source.primary,
-                    "active": True,
-                }
+                values = _feed_values(source)
                 if source.url in known:
                     c.execute(s.feeds.update().where(s.feeds.c.id == known[source.url]), values)
                 elif source.url in taken:
@@ -155,15 +149,7 @@ class Store:
                     s.feeds.c.url == source.url
                 )
             ).first()
-            values = {
-                "name": source.name,
-                "section": source.section.value,
-                "weight": source.weight,
-                "is_primary": source.primary,
-                "active": True,
-                "gone_at": None,
-                "next_attempt": None,
-            }
+            values = {**_feed_values(source), "gone_at": None, "next_attempt": None}
             if row is None:
                 c.execute(s.feeds.insert().values(url=source.url, origin="cli", **values))
                 return True
@@ -558,6 +544,17 @@ class Store:
             key = secrets.token_urlsafe(32)
             c.execute(s.meta.insert().values(key="signing_key", value=key))
             return key
+
+
+def _feed_values(source: FeedSource) -> dict[str, Any]:
+    """The columns of an active feed that its configuration decides."""
+    return {
+        "name": source.name,
+        "section": source.section.value,
+        "weight": source.weight,
+        "is_primary": source.primary,
+        "active": True,
+    }
 
 
 def _subscriber(row: Any) -> Subscriber:
