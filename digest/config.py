@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from .cluster import Method
 from .errors import ConfigError
 from .models import FeedSource, Section
 
@@ -38,6 +39,8 @@ class EditionSettings:
     max_stories: int
     #: The sender's postal address, printed in every message's footer (CAN-SPAM).
     postal_address: str
+    #: How stories are grouped: "light" (TF-IDF, the default) or "embedding" (optional extra).
+    clustering: Method = Method.LIGHT
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +70,7 @@ _EDITION_KEYS = {
     "site_url",
     "max_stories",
     "postal_address",
+    "clustering",
 }
 _FEED_KEYS = {"name", "url", "section", "weight", "primary"}
 _TOP_KEYS = {"edition", "feeds", "allow_private_hosts"}
@@ -154,7 +158,7 @@ def _string(where: str, key: str, value: Any) -> str:
 
 def _edition(where: str, raw: dict[str, Any]) -> EditionSettings:
     _reject_unknown(where, "edition.", raw, _EDITION_KEYS)
-    for key in sorted(_EDITION_KEYS - {"max_stories"}):
+    for key in sorted(_EDITION_KEYS - {"max_stories", "clustering"}):
         if key not in raw:
             raise ConfigError(f"{where}: edition.{key}: missing")
 
@@ -190,6 +194,11 @@ def _edition(where: str, raw: dict[str, Any]) -> EditionSettings:
     if not isinstance(max_stories, int) or isinstance(max_stories, bool) or max_stories < 1:
         raise ConfigError(f"{where}: edition.max_stories: expected a whole number above 0")
 
+    clustering = str(raw.get("clustering", Method.LIGHT.value))
+    if clustering not in {method.value for method in Method}:
+        choices = " or ".join(method.value for method in Method)
+        raise ConfigError(f"{where}: edition.clustering: expected {choices}, got {clustering!r}")
+
     return EditionSettings(
         title=_string(where, "edition.title", raw["title"]),
         tagline=_string(where, "edition.tagline", raw["tagline"]),
@@ -199,6 +208,7 @@ def _edition(where: str, raw: dict[str, Any]) -> EditionSettings:
         site_url=site_url,
         max_stories=max_stories,
         postal_address=_string(where, "edition.postal_address", raw["postal_address"]),
+        clustering=Method(clustering),
     )
 
 

@@ -100,6 +100,8 @@ class Story:
     score: float
     #: Stock and coin symbols the story mentions, most mentioned first ("NVDA", "BTC").
     tickers: tuple[str, ...] = ()
+    #: Outlets that had reported it before this edition's window: a developing story.
+    earlier_outlets: tuple[str, ...] = ()
 
     @property
     def lead(self) -> Item:
@@ -109,6 +111,11 @@ class Story:
     def outlets(self) -> tuple[str, ...]:
         """Distinct outlet names, lead first."""
         return tuple(dict.fromkeys(item.source_name for item in self.items))
+
+    @property
+    def new_outlets(self) -> int:
+        """Outlets that took the story up since the last edition (all of them if it is new)."""
+        return len(set(self.outlets) - set(self.earlier_outlets))
 
     @property
     def other_items(self) -> tuple[Item, ...]:

@@ -16,7 +16,7 @@ from .errors import ConfigError, EditionError, MessageRefusedError
 from .fetch import FetchPolicy, fetch_all, make_user_agent
 from .models import Delivery, Digest, Email, FetchResult
 from .parse import parse_feed
-from .rank import build_digest, edition_window, personalise
+from .rank import HISTORY, build_digest, edition_window, personalise
 from .render import Links, make_environment, render_digest
 from .send import (
     DkimKey,
@@ -123,12 +123,13 @@ def build_edition(settings: Settings, store: Store, date: dt.date) -> Digest:
     edition = settings.edition
     window = edition_window(date, edition.send_at, edition.timezone)
     digest = build_digest(
-        store.items_between(*window),
+        store.items_between(window[0] - HISTORY, window[1]),
         date=date,
         title=edition.title,
         tagline=edition.tagline,
         window=window,
         max_stories=edition.max_stories,
+        clustering=edition.clustering,
     )
     store.save_edition(digest, now=window[1])
     return digest

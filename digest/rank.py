@@ -10,7 +10,7 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 
-from .cluster import cluster_items
+from .cluster import WINDOW, Method, cluster_items
 from .models import Digest, Item, Section, Story
 from .tickers import find_tickers, symbol_table
 
@@ -20,6 +20,9 @@ RECENCY_HALF_LIFE_HOURS = 12.0
 TOP_STORIES = 5
 #: The edition covers this much time before its send time.
 EDITION_SPAN = dt.timedelta(hours=24)
+#: Earlier items clustered with the edition's, so that a story carried over from yesterday
+#: keeps its identity ("developing: +5 outlets since yesterday"): the clustering window.
+HISTORY = WINDOW - EDITION_SPAN
 
 
 def edition_window(
@@ -106,10 +109,23 @@ def story_section(items: Sequence[Item], lead: Item, tickers: Sequence[str]) -> 
     return lead.section if votes[lead.section] == best else votes.most_common(1)[0][0]
 
 
-def make_stories(items: Sequence[Item], now: dt.datetime) -> list[Story]:
-    """Cluster ``items`` and return the stories, best first."""
+def make_stories(
+    items: Sequence[Item],
+    now: dt.datetime,
+    *,
+    since: dt.datetime | None = None,
+    method: Method = Method.LIGHT,
+) -> list[Story]:
+    """Cluster ``items`` and return the stories, best first.
+
+    With ``since``, items before it only give stories their history: a story needs a report
+    from ``since`` on to be told, and its earlier outlets mark it as developing.
+    """
     stories = []
-    for group in cluster_items(items):
+    for group in cluster_items(items, method):
+        earlier = [item for item in group if since is not None and item.published < since]
+        if len(earlier) == len(group):
+            continue  # nothing new: told in an earlier edition
         ordered = lead_first(group)
         tickers = story_tickers(ordered)
         stories.append(
@@ -118,6 +134,7 @@ def make_stories(items: Sequence[Item], now: dt.datetime) -> list[Story]:
                 section=story_section(ordered, ordered[0], tickers),
                 score=score_story(group, now),
                 tickers=tickers,
+                earlier_outlets=tuple(dict.fromkeys(item.source_name for item in earlier)),
             )
         )
     stories.sort(key=lambda story: (-story.score, story.lead.title))
@@ -132,11 +149,13 @@ def build_digest(
     tagline: str,
     window: tuple[dt.datetime, dt.datetime],
     max_stories: int,
+    clustering: Method = Method.LIGHT,
 ) -> Digest:
-    """The edition of ``date`` from the items published inside ``window``."""
+    """The edition of ``date``: the stories with reports inside ``window``, clustered with
+    the reports of the HISTORY before it."""
     start, end = window
-    in_window = [item for item in items if start <= item.published < end]
-    stories = make_stories(in_window, now=end)[:max_stories]
+    recent = [item for item in items if start - HISTORY <= item.published < end]
+    stories = make_stories(recent, now=end, since=start, method=clustering)[:max_stories]
     top = tuple(stories[:TOP_STORIES])
     rest = stories[TOP_STORIES:]
     sections = tuple(

@@ -79,6 +79,7 @@ def make_environment(templates_dir: Path = TEMPLATES_DIR) -> Environment:
     )
     environment.filters["long_date"] = long_date
     environment.filters["shorten_summary"] = shorten_summary
+    environment.filters["developing_label"] = developing_label
     environment.filters["host"] = lambda url: urlsplit(url).netloc
     return environment
 
@@ -98,6 +99,16 @@ def outlets_label(story: Story) -> str:
     if len(story.outlets) == 1:
         return story.lead.source_name
     return f"{story.lead.source_name}, covered by {len(story.outlets)} outlets"
+
+
+def developing_label(story: Story) -> str:
+    """'' for a new story; 'developing: +5 outlets since yesterday' for one carried over."""
+    if not story.earlier_outlets:
+        return ""
+    added = story.new_outlets
+    if not added:
+        return "developing: new reports since yesterday"
+    return f"developing: +{added} outlet{'s' if added != 1 else ''} since yesterday"
 
 
 def make_subject(digest: Digest) -> str:

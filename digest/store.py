@@ -590,6 +590,7 @@ def _story_to_json(story: Story) -> dict[str, Any]:
         "score": story.score,
         "items": [_item_to_json(item) for item in story.items],
         "tickers": list(story.tickers),
+        "earlier_outlets": list(story.earlier_outlets),
     }
 
 
@@ -599,6 +600,7 @@ def _story_from_json(raw: dict[str, Any]) -> Story:
         section=Section(raw["section"]),
         score=raw["score"],
         tickers=tuple(raw.get("tickers", ())),
+        earlier_outlets=tuple(raw.get("earlier_outlets", ())),
     )
 
 

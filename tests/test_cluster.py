@@ -3,7 +3,16 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from digest.cluster import cluster_items, cluster_texts, tokens
+import datetime as dt
+
+import numpy as np
+import pytest
+from scipy.cluster.hierarchy import fcluster, linkage
+from scipy.spatial.distance import squareform
+
+from digest import cluster as clustering
+from digest.cluster import Method, Text, cluster_items, cluster_texts, is_generic, tokens
+from digest.linkage import average_linkage
 
 from .conftest import invoke_cli
 from .factories import make_item
@@ -29,17 +38,18 @@ def test_same_event_in_other_words_is_one_story() -> None:
 
 def test_generic_market_wraps_do_not_chain_into_one_story() -> None:
     texts = [
-        ("Stocks rise as Treasury yields fall", ""),
-        ("Stocks rise as oil prices slide", ""),
-        ("Stocks rise as tech earnings impress", ""),
-        ("Stocks fall as inflation data surprises", ""),
+        Text("Stocks rise as Treasury yields fall"),
+        Text("Stocks rise as oil prices slide"),
+        Text("Stocks rise as tech earnings impress"),
+        Text("Stocks fall as inflation data surprises"),
     ]
+    assert all(is_generic(text.title) for text in texts)
     assert len(cluster_texts(texts)) == 4
 
 
 def test_empty_and_single_inputs() -> None:
     assert cluster_texts([]) == []
-    assert cluster_texts([("Only one", "")]) == [[0]]
+    assert cluster_texts([Text("Only one")]) == [[0]]
 
 
 def test_cluster_command_reads_headlines_and_writes_clusters(tmp_path: Path) -> None:
@@ -75,3 +85,121 @@ def test_cluster_command_names_a_bad_row(tmp_path: Path) -> None:
     )
     assert code == 1 and f"{headlines}:2: published: expected ISO 8601" in out
     assert not (tmp_path / "out.csv").exists()
+
+
+def test_average_linkage_matches_scipy_on_random_points() -> None:
+    generator = np.random.default_rng(7)
+    for _ in range(20):
+        points = generator.normal(size=(40, 3))
+        distance = np.sqrt(((points[:, None] - points[None, :]) ** 2).sum(axis=-1))
+        cut = float(np.median(distance)) / 2
+        expected = fcluster(linkage(squareform(distance, checks=False), "average"), cut, "distance")
+        groups = average_linkage(distance.astype(np.float32), np.ones(40, dtype=np.float32), cut)
+        ours = {index: number for number, group in enumerate(groups) for index in group}
+        for left in range(40):
+            for right in range(40):
+                same = expected[left] == expected[right]
+                assert (ours[left] == ours[right]) == same
+
+
+def test_average_linkage_weights_and_cannot_links() -> None:
+    # Node 2 stands for three items: the merge of 0 and 1 lands nearer to it by that weight.
+    distance = np.array(
+        [[0, 0.1, 0.5, 0.2], [0.1, 0, 0.5, np.inf], [0.5, 0.5, 0, 0.9], [0.2, np.inf, 0.9, 0]],
+        dtype=np.float32,
+    )
+    groups = average_linkage(distance, np.array([1, 1, 3, 1], dtype=np.float32), 0.45)
+    # 3 can never join 1 (infinite), so it can never join the group holding 1 either.
+    assert groups == [[0, 1], [2], [3]]
+
+
+def test_items_further_apart_than_the_window_are_different_stories() -> None:
+    start = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
+    texts = [
+        Text("Nvidia beats estimates as data-center sales surge", published=start),
+        Text(
+            "Nvidia beats estimates as data-center sales surge",
+            published=start + dt.timedelta(hours=20),
+        ),
+        Text(
+            "Nvidia beats estimates as data-center sales surge",
+            published=start + clustering.WINDOW + dt.timedelta(hours=21),
+        ),
+    ]
+    assert cluster_texts(texts) == [[0, 1], [2]]
+
+
+def test_headlines_naming_different_companies_do_not_merge() -> None:
+    texts = [
+        Text("Nvidia beats estimates on data-center sales"),
+        Text("Nvidia tops estimates on data-center sales"),
+        Text("AMD beats estimates on data-center sales"),
+        Text("AMD tops estimates on data-center sales"),
+    ]
+    assert cluster_texts(texts) == [[0, 1], [2, 3]]
+
+
+def test_a_story_keeps_its_identity_across_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    start = dt.datetime(2026, 11, 23, tzinfo=dt.UTC)
+    titles = [
+        "Fed holds rates steady, signals two cuts next year",
+        "Solana network halts block production for hours",
+        "Fed keeps rates on hold and pencils in two cuts",
+        "Solana block production halted for hours",
+        "Fed signals two rate cuts next year after holding steady",
+        "Apple to buy back $110 billion of stock",
+    ]
+    texts = [
+        Text(title, published=start + dt.timedelta(hours=hour)) for hour, title in enumerate(titles)
+    ]
+    whole = cluster_texts(texts)
+    assert whole == [[0, 2, 4], [1, 3], [5]]
+    monkeypatch.setattr(clustering, "BATCH_SIZE", 2)
+    assert cluster_texts(texts) == whole
+
+
+def test_the_clustering_order_follows_time_not_input() -> None:
+    start = dt.datetime(2026, 11, 23, tzinfo=dt.UTC)
+    texts = [
+        Text("Solana block production halted for hours", published=start + dt.timedelta(hours=5)),
+        Text("Solana network halts block production", published=start),
+        Text("Apple to buy back $110 billion of stock", published=start + dt.timedelta(hours=2)),
+    ]
+    assert cluster_texts(texts) == [[0, 1], [2]]
+
+
+def test_the_embedding_method_groups_paraphrases() -> None:
+    texts = [
+        Text("Twitter is down"),
+        Text("Twitter suffers brief outage"),
+        Text("Microblogging site back online after going dark"),
+        Text("Elephants tell human friend from foe by voice"),
+        Text("Elephants can tell human languages apart, study finds"),
+    ]
+    assert cluster_texts(texts, Method.EMBEDDING) == [[0, 1, 2], [3, 4]]
+
+
+def test_cluster_command_takes_the_method(tmp_path: Path) -> None:
+    headlines = tmp_path / "headlines.csv"
+    headlines.write_text(
+        "id,title\na,Solana network halts block production\n"
+        "b,Solana block production halted for hours\n"
+        "c,Elephants tell human friend from foe by voice\n",
+        encoding="utf-8",
+    )
+    output = tmp_path / "clusters.csv"
+    for method in ("light", "embedding"):
+        code, out = invoke_cli(
+            tmp_path / "unused.yaml",
+            "cluster",
+            "--input",
+            str(headlines),
+            "--output",
+            str(output),
+            "--method",
+            method,
+        )
+        assert code == 0, out
+        rows = list(csv.DictReader(output.read_text(encoding="utf-8").splitlines()))
+        cluster_of = {row["id"]: row["cluster"] for row in rows}
+        assert cluster_of["a"] == cluster_of["b"] != cluster_of["c"], method

@@ -54,7 +54,7 @@ def test_lead_is_the_heaviest_outlet_that_reported_first() -> None:
 
 def test_digest_puts_top_stories_first_then_sections_and_respects_window() -> None:
     items = [
-        make_item(f"Story number {word} about {topic}", f"Outlet{n}", section=section)
+        make_item(f"{topic.capitalize()} {word}", f"Outlet{n}", section=section)
         for n, (word, topic, section) in enumerate(
             [
                 ("one", "apples", Section.STOCKS),
@@ -102,3 +102,31 @@ def test_primary_sources_are_boosted() -> None:
     plain = [make_item("Commission charges adviser", "Wire")]
     primary = [replace(make_item("Commission charges adviser", "Wire"), primary=True)]
     assert score_story(primary, BASE) == score_story(plain, BASE) * PRIMARY_BOOST
+
+
+def test_a_story_carried_over_from_yesterday_is_developing() -> None:
+    window = (BASE - dt.timedelta(hours=24), BASE)
+    yesterday = [
+        make_item("Kovex exchange hack drains $230 million", "Wire", hours_ago=30),
+        make_item("Kovex exchange hack: $230 million stolen", "Street", hours_ago=28),
+        make_item("Copper miners merge in all-share deal", "Wire", hours_ago=29),
+    ]
+    today = [
+        make_item("Kovex exchange hack: withdrawals stay frozen", "Street", hours_ago=5),
+        make_item("Kovex exchange hack victims get refund plan", "Chain", hours_ago=4),
+        make_item("Kovex exchange hack traced to phished key", "Block", hours_ago=3),
+        make_item("Dollar steadies ahead of Fed minutes", "Wire", hours_ago=2),
+    ]
+    digest = build_digest(
+        [*yesterday, *today], date=BASE.date(), title="T", tagline="t", window=window,
+        max_stories=10,
+    )  # fmt: skip
+    stories = [*digest.top, *(story for _, section in digest.sections for story in section)]
+    leads = sorted(story.lead.title for story in stories)
+    # Yesterday's copper story had nothing new: it is not told again.
+    assert not any("Copper" in lead for lead in leads)
+    (hack,) = [story for story in stories if "Kovex" in story.lead.title]
+    assert set(hack.earlier_outlets) == {"Wire", "Street"}
+    assert hack.new_outlets == 2  # Chain and Block; Street had reported before
+    (dollar,) = [story for story in stories if "Dollar" in story.lead.title]
+    assert dollar.earlier_outlets == () and dollar.new_outlets == 1

