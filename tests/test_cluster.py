@@ -1,9 +1,8 @@
 from __future__ import annotations
 
 import csv
-from pathlib import Path
-
 import datetime as dt
+from pathlib import Path
 
 import numpy as np
 import pytest
