@@ -275,7 +275,7 @@ class _Features:
             # The model recognises a paraphrase that shares no word ("Twitter is down",
             # "Microblogging site goes dark").
             evidence |= self.embedding[rows] @ self.embedding[columns].T >= PARAPHRASE
-        return evidence & ~conflict & (strong | ~wraps)
+        return np.asarray(evidence & ~conflict & (strong | ~wraps), dtype=bool)
 
 
 def _cluster_batch(
