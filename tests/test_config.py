@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from digest.cluster import Method
 from digest.config import load_settings
 from digest.errors import ConfigError
 
@@ -45,6 +46,7 @@ def test_database_defaults_to_a_file_beside_the_config(tmp_path: Path) -> None:
     settings = load_settings(write_config(tmp_path, [FEED]), env={})
     assert settings.db_url == f"sqlite:///{tmp_path.resolve() / 'digest.db'}"
     assert settings.smtp_url is None
+    assert settings.edition.clustering is Method.LIGHT
 
 
 @pytest.mark.parametrize(
@@ -56,6 +58,7 @@ def test_database_defaults_to_a_file_beside_the_config(tmp_path: Path) -> None:
         ({"site_url": "ftp://x"}, [FEED], "edition.site_url: expected an http(s) URL"),
         ({"max_stories": 0}, [FEED], "edition.max_stories: expected a whole number"),
         ({"colour": "red"}, [FEED], "edition.colour: unknown key"),
+        ({"clustering": "magic"}, [FEED], "edition.clustering: expected light or embedding"),
         (
             {},
             [{**FEED, "section": "bonds"}],
