@@ -164,8 +164,8 @@ def cluster_texts(texts: Sequence[Text], method: Method = Method.LIGHT) -> list[
     if not texts:
         return []
     features = _Features.build(texts, method)
-    order = _time_order(texts)
     moments = _moments(texts)
+    order = sorted(range(len(texts)), key=lambda index: moments[index])
     stories: list[_Story] = []
     for start in range(0, len(order), BATCH_SIZE):
         batch = order[start : start + BATCH_SIZE]
@@ -176,7 +176,6 @@ def cluster_texts(texts: Sequence[Text], method: Method = Method.LIGHT) -> list[
                 stories.append(story)
             story.members.extend(group)
             story.last = max(story.last, max(moments[index] for index in group))
-            story.generic = story.generic and all(features.generic[index] for index in group)
     groups = [sorted(story.members) for story in stories]
     return sorted(groups, key=lambda group: group[0])
 
@@ -191,7 +190,6 @@ def cluster_items(items: Sequence[Item], method: Method = Method.LIGHT) -> list[
 class _Story:
     members: list[int] = field(default_factory=list)
     last: float = -math.inf
-    generic: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -340,11 +338,6 @@ def _moments(texts: Sequence[Text]) -> list[float]:
             last = text.published.timestamp()
         moments.append(last)
     return moments
-
-
-def _time_order(texts: Sequence[Text]) -> list[int]:
-    moments = _moments(texts)
-    return sorted(range(len(texts)), key=lambda index: moments[index])
 
 
 def _tfidf(texts: Sequence[Text]) -> sparse.csr_matrix:
