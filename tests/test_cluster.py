@@ -60,30 +60,37 @@ def test_cluster_command_reads_headlines_and_writes_clusters(tmp_path: Path) -> 
         "c,Solana network halts block production,\n",
         encoding="utf-8",
     )
-    output = tmp_path / "clusters.csv"
-    code, out = invoke_cli(
-        tmp_path / "unused.yaml", "cluster", "--input", str(headlines), "--output", str(output)
-    )
+    code, out, rows = _cluster_command(headlines)
     assert code == 0, out
-    rows = list(csv.DictReader(output.read_text(encoding="utf-8").splitlines()))
     assert [row["id"] for row in rows] == ["a", "b", "c"]
     cluster_of = {row["id"]: row["cluster"] for row in rows}
     assert cluster_of["a"] == cluster_of["b"] != cluster_of["c"]
 
 
-def test_cluster_command_names_a_bad_row(tmp_path: Path) -> None:
-    headlines = tmp_path / "headlines.csv"
-    headlines.write_text("id,title,published\na,Title,yesterday\n", encoding="utf-8")
+def _cluster_command(headlines: Path, *options: str) -> tuple[int, str, list[dict[str, str]]]:
+    """Run `digest cluster` on ``headlines``: exit code, output, and the rows written."""
+    output = headlines.with_name("clusters.csv")
+    output.unlink(missing_ok=True)
     code, out = invoke_cli(
-        tmp_path / "unused.yaml",
+        headlines.with_name("unused.yaml"),
         "cluster",
         "--input",
         str(headlines),
         "--output",
-        str(tmp_path / "out.csv"),
+        str(output),
+        *options,
     )
+    if not output.exists():
+        return code, out, []
+    return code, out, list(csv.DictReader(output.read_text(encoding="utf-8").splitlines()))
+
+
+def test_cluster_command_names_a_bad_row(tmp_path: Path) -> None:
+    headlines = tmp_path / "headlines.csv"
+    headlines.write_text("id,title,published\na,Title,yesterday\n", encoding="utf-8")
+    code, out, rows = _cluster_command(headlines)
     assert code == 1 and f"{headlines}:2: published: expected ISO 8601" in out
-    assert not (tmp_path / "out.csv").exists()
+    assert rows == [] and not (tmp_path / "clusters.csv").exists()
 
 
 def test_average_linkage_matches_scipy_on_random_points() -> None:
@@ -186,19 +193,8 @@ def test_cluster_command_takes_the_method(tmp_path: Path) -> None:
         "c,Elephants tell human friend from foe by voice\n",
         encoding="utf-8",
     )
-    output = tmp_path / "clusters.csv"
     for method in ("light", "embedding"):
-        code, out = invoke_cli(
-            tmp_path / "unused.yaml",
-            "cluster",
-            "--input",
-            str(headlines),
-            "--output",
-            str(output),
-            "--method",
-            method,
-        )
+        code, out, rows = _cluster_command(headlines, "--method", method)
         assert code == 0, out
-        rows = list(csv.DictReader(output.read_text(encoding="utf-8").splitlines()))
         cluster_of = {row["id"]: row["cluster"] for row in rows}
         assert cluster_of["a"] == cluster_of["b"] != cluster_of["c"], method
