@@ -198,3 +198,40 @@ def test_cluster_command_takes_the_method(tmp_path: Path) -> None:
         assert code == 0, out
         cluster_of = {row["id"]: row["cluster"] for row in rows}
         assert cluster_of["a"] == cluster_of["b"] != cluster_of["c"], method
+
+
+def test_one_word_shared_by_chance_is_no_story() -> None:
+    texts = [
+        Text("Gold steadies near $2,650 as dollar firms"),
+        Text("Near Protocol ships sharding upgrade"),
+        Text("Indian rupee hits record low against the dollar"),
+        Text("Filecoin storage deals hit record"),
+    ]
+    assert cluster_texts(texts) == [[0], [1], [2], [3]]
+
+
+def test_a_rarely_named_company_links_reports_by_itself() -> None:
+    # The Walmart reports share only the name (and everyday words); the Bitcoin ones share the
+    # name too, but Bitcoin is named too often that day to link anything on its own.
+    bitcoin = [
+        "Bitcoin weekly close above $97,000",
+        "Bitcoin dominance climbs to 61%",
+        "Bitcoin miner adds 5,000 rigs in Texas",
+        "Bitcoin slips as traders lock in gains",
+        "Spot bitcoin ETFs see record inflows",
+    ]
+    # A day's worth of other news, so that "often" and "rarely" mean something.
+    letters = "bcdfghjklmnprstvz"
+    others = [
+        f"{letters[n % 17]}a{letters[n // 17]}o{letters[(n * 7) % 17]}i plans {n} new sites"
+        for n in range(60)
+    ]
+    walmart = [
+        "Walmart lifts full-year forecast on strong comparable sales",
+        "Walmart raises annual outlook as shoppers hunt for deals",
+        "Walmart beats and raises; shares hit record",
+    ]
+    texts = [Text(title) for title in [*walmart, *bitcoin, *others]]
+    groups = cluster_texts(texts)
+    assert [0, 1, 2] in groups
+    assert not any(len(set(group) & set(range(3, 8))) > 1 for group in groups)
