@@ -49,8 +49,8 @@ EMBEDDING_MERGE_THRESHOLD = 0.2
 PARAPHRASE = 0.3
 #: Share of the blended similarity that comes from the embedding.
 EMBEDDING_SHARE = 0.5
-#: Two generic market wraps are one story only this close: "Stocks rise as yields fall" and
-#: "Stocks rise as oil slides" share three words and nothing else.
+#: Similarity that is evidence by itself, and that two generic market wraps need: "Stocks
+#: rise as yields fall" and "Stocks rise as oil slides" share three words and nothing else.
 STRONG_OVERLAP = 0.5
 #: Items further apart than this are different stories, and a story no item has joined for
 #: this long is closed (the issue's 48-72 h: a developing story rarely pauses for three days).
@@ -72,7 +72,6 @@ STORY_MEMORY = 20
 SUMMARY_WEIGHT = 0.4
 SUMMARY_WORDS = 30
 CHAR_GRAMS = (3, 4, 5)
-CHAR_WEIGHT = 1.0
 
 
 class Method(enum.StrEnum):
@@ -202,15 +201,8 @@ class _Features:
     words: sparse.csr_matrix
     #: The same without everyday market words (COMMON_WORDS).
     distinct: sparse.csr_matrix
-
-    @property
-    def rare_symbols(self) -> sparse.csr_matrix:
-        """The symbol columns that at most RARE_NAME_SHARE of the items name."""
-        items = self.symbols.shape[0]
-        frequency = np.bincount(self.symbols.indices, minlength=self.symbols.shape[1])
-        keep = np.flatnonzero(frequency <= max(2, RARE_NAME_SHARE * items))
-        return self.symbols[:, keep].tocsr()
-
+    #: The symbol columns that at most RARE_NAME_SHARE of the items name.
+    rare_symbols: sparse.csr_matrix
     generic: list[bool]
 
     @classmethod
@@ -220,14 +212,18 @@ class _Features:
             from .embedding import embed  # the optional extra: imported only when asked for
 
             embedding = embed([text.title for text in texts])
+        symbols = _count_matrix([Counter(find_tickers(text.title)) for text in texts])
+        frequency = np.bincount(symbols.indices, minlength=symbols.shape[1])
+        rare = np.flatnonzero(frequency <= max(2, RARE_NAME_SHARE * len(texts)))
         return cls(
             tfidf=_tfidf(texts),
             embedding=embedding,
-            symbols=_count_matrix([Counter(find_tickers(text.title)) for text in texts]),
+            symbols=symbols,
             words=_binary([tokens(text.title) for text in texts]),
             distinct=_binary(
                 [[w for w in tokens(text.title) if w not in COMMON_WORDS] for text in texts]
             ),
+            rare_symbols=symbols[:, rare].tocsr(),
             generic=[is_generic(text.title) for text in texts],
         )
 
@@ -236,15 +232,22 @@ class _Features:
         return MERGE_THRESHOLD if self.embedding is None else EMBEDDING_MERGE_THRESHOLD
 
     def similarity(self, rows: list[int], columns: list[int]) -> npt.NDArray[np.float32]:
-        """Cosine of each row item with each column item, blended with the embedding's."""
+        """Cosine of each row item with each column item, with the evidence rule applied."""
         values = (self.tfidf[rows] @ self.tfidf[columns].T).toarray()
+        meaning = None
         if self.embedding is not None:
-            blended = self.embedding[rows] @ self.embedding[columns].T
-            values = EMBEDDING_SHARE * blended + (1 - EMBEDDING_SHARE) * values
-        return np.asarray(values, dtype=np.float32)
+            meaning = self.embedding[rows] @ self.embedding[columns].T
+            values = EMBEDDING_SHARE * meaning + (1 - EMBEDDING_SHARE) * values
+        values = np.asarray(values, dtype=np.float32)
+        values[~self._related(rows, columns, values, meaning)] = 0.0
+        return values
 
-    def related(
-        self, rows: list[int], columns: list[int], similarity: npt.NDArray[np.float32]
+    def _related(
+        self,
+        rows: list[int],
+        columns: list[int],
+        similarity: npt.NDArray[np.float32],
+        meaning: npt.NDArray[np.float32] | None,
     ) -> npt.NDArray[np.bool_]:
         """Which pairs may count their similarity at all.
 
@@ -269,10 +272,10 @@ class _Features:
         rare = self.rare_symbols
         shared_rare_names = (rare[rows] @ rare[columns].T).toarray() > 0
         evidence = ((shared_words >= 2) & (shared_distinct >= 1)) | shared_rare_names | strong
-        if self.embedding is not None:
+        if meaning is not None:
             # The model recognises a paraphrase that shares no word ("Twitter is down",
             # "Microblogging site goes dark").
-            evidence |= self.embedding[rows] @ self.embedding[columns].T >= PARAPHRASE
+            evidence |= meaning >= PARAPHRASE
         return np.asarray(evidence & ~conflict & (strong | ~wraps), dtype=bool)
 
 
@@ -287,7 +290,6 @@ def _cluster_batch(
     recent = [story.members[-STORY_MEMORY:] for story in stories]
     columns = batch + [index for members in recent for index in members]
     similarity = features.similarity(batch, columns)
-    similarity[~features.related(batch, columns, similarity)] = 0.0
     distance = np.full((count + len(stories),) * 2, np.inf, dtype=np.float32)
     # Stories already told apart stay apart (their block stays infinite).
     np.subtract(1.0, similarity[:, :count], out=distance[:count, :count])
@@ -357,11 +359,8 @@ def _tfidf(texts: Sequence[Text]) -> sparse.csr_matrix:
     gram_counts = [Counter(_char_grams(word)) for word in vocabulary]
     grams = _count_matrix(gram_counts)
     characters = _weigh((title_words @ grams).tocsr())
-    if not CHAR_WEIGHT:
-        return words.astype(np.float32)
     # Single precision: half the memory traffic in the similarity products, ample accuracy.
-    both = sparse.hstack([words, characters * CHAR_WEIGHT]).tocsr()
-    return _normalise(both).astype(np.float32)
+    return _normalise(sparse.hstack([words, characters]).tocsr()).astype(np.float32)
 
 
 def _char_grams(word: str) -> list[str]:
