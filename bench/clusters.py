@@ -19,8 +19,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from digest.cluster import Method, Text, cluster_texts
+from digest.cluster import Text, cluster_texts
 from digest.errors import DigestError
+from digest.models import Method
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 DEV = SHARED / "story-clusters" / "uci-dev.csv"

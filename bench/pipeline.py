@@ -15,21 +15,17 @@ import smtplib
 import sys
 import time
 from collections.abc import Callable
+from email.message import EmailMessage
 from pathlib import Path
 from typing import TypeVar
 
-from digest.models import Email, FeedSource, Item, Section
+from digest.message import compose, make_email, make_publisher, to_bytes
+from digest.models import FeedSource, Item, Section, Subscriber
+from digest.outbox import outbox_server
 from digest.parse import parse_feed
 from digest.rank import build_digest
-from digest.render import Links, make_environment, render_digest
-from digest.send import (
-    Mailer,
-    compose,
-    make_message_id,
-    outbox_server,
-    to_bytes,
-    unsubscribe_headers,
-)
+from digest.send import Mailer
+from digest.site import Site
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "samples" / "feeds"
@@ -113,29 +109,17 @@ def bench_send(items: list[Item], count: int = 200) -> None:
         window=(min(item.published for item in items), NOW + dt.timedelta(days=1)),
         max_stories=30,
     )
-    environment = make_environment()
-    recipients = [f"reader{n}@example.com" for n in range(count)]
+    publisher = make_publisher(
+        Site("https://d.example.com", "bench signing key"),
+        SENDER,
+        "Market Digest",
+        "1 Bench Street, Springfield",
+    )
+    recipients = [Subscriber(f"reader{n}@example.com") for n in range(count)]
 
-    def message_for(recipient: str):  # type: ignore[no-untyped-def]
-        links = Links(
-            "https://d.example.com",
-            f"https://d.example.com/u?e={recipient}",
-            "https://d.example.com/",
-        )
-        rendered = render_digest(digest, links, environment=environment)
-        email = Email(
-            recipient,
-            rendered.subject,
-            rendered.html,
-            rendered.text,
-            make_message_id(NOW.date(), recipient, SENDER),
-            unsubscribe_headers(
-                links.unsubscribe,
-                "mailto:digest+unsubscribe@example.com",
-                "Market Digest <md.example.com>",
-            ),
-        )
-        return compose(email, SENDER, NOW)
+    def message_for(subscriber: Subscriber) -> EmailMessage:
+        # The path every send takes: the subscriber's email, then its MIME message.
+        return compose(make_email(digest, publisher, subscriber), SENDER, NOW)
 
     import tempfile
 
@@ -143,15 +127,17 @@ def bench_send(items: list[Item], count: int = 200) -> None:
 
         def ours() -> None:
             mailer = Mailer(url)
-            for recipient in recipients:
-                mailer.send(to_bytes(message_for(recipient)), SENDER, recipient)
+            for subscriber in recipients:
+                mailer.send(to_bytes(message_for(subscriber)), SENDER, subscriber.email)
             mailer.close()
 
         def baseline() -> None:
             host, port = url.removeprefix("smtp://").split(":")
-            for recipient in recipients:
+            for subscriber in recipients:
                 with smtplib.SMTP(host, int(port)) as client:
-                    client.send_message(message_for(recipient), "digest@example.com", [recipient])
+                    client.send_message(
+                        message_for(subscriber), "digest@example.com", [subscriber.email]
+                    )
 
         our_time, _ = timed(ours, repeat=1)
         base_time, _ = timed(baseline, repeat=1)

@@ -20,7 +20,6 @@ by its latest reports, so a story keeps its identity while it develops. Pure: no
 from __future__ import annotations
 
 import datetime as dt
-import enum
 import math
 import re
 from collections import Counter, defaultdict
@@ -32,7 +31,7 @@ import numpy.typing as npt
 import scipy.sparse as sparse
 
 from .linkage import average_linkage
-from .models import Item
+from .models import Item, Method
 from .tickers import find_tickers
 
 #: Average cosine similarity two groups need to be one story (light method). Headlines are
@@ -72,11 +71,6 @@ STORY_MEMORY = 20
 SUMMARY_WEIGHT = 0.4
 SUMMARY_WORDS = 30
 CHAR_GRAMS = (3, 4, 5)
-
-
-class Method(enum.StrEnum):
-    LIGHT = "light"
-    EMBEDDING = "embedding"
 
 
 @dataclass(frozen=True, slots=True)

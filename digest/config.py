@@ -18,9 +18,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
-from .cluster import Method
 from .errors import ConfigError
-from .models import FeedSource, Section
+from .models import FeedSource, Method, Section
 
 DEFAULT_CONFIG = Path("feeds.yaml")
 ENV_PREFIX = "DIGEST_"
@@ -74,6 +73,12 @@ _EDITION_KEYS = {
 }
 _FEED_KEYS = {"name", "url", "section", "weight", "primary"}
 _TOP_KEYS = {"edition", "feeds", "allow_private_hosts"}
+
+
+def is_http_url(url: str) -> bool:
+    """An absolute http(s) URL with a host: what every feed and the site must be."""
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
 def load_settings(path: Path = DEFAULT_CONFIG, env: Mapping[str, str] | None = None) -> Settings:
@@ -186,8 +191,7 @@ def _edition(where: str, raw: dict[str, Any]) -> EditionSettings:
         )
 
     site_url = _string(where, "edition.site_url", raw["site_url"]).rstrip("/")
-    parts = urlsplit(site_url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    if not is_http_url(site_url):
         raise ConfigError(f"{where}: edition.site_url: expected an http(s) URL, got {site_url!r}")
 
     max_stories = raw.get("max_stories", 30)
@@ -223,8 +227,7 @@ def _feeds(where: str, raw: Any) -> tuple[FeedSource, ...]:
         entry = _mapping(where, key, entry)
         _reject_unknown(where, f"{key}.", entry, _FEED_KEYS)
         url = _string(where, f"{key}.url", entry.get("url"))
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
+        if not is_http_url(url):
             raise ConfigError(f"{where}: {key}.url: expected an http(s) URL, got {url!r}")
         if url in seen:
             raise ConfigError(f"{where}: {key}.url: {url} is listed twice")
@@ -238,7 +241,7 @@ def _feeds(where: str, raw: Any) -> tuple[FeedSource, ...]:
         weight = entry.get("weight", 1.0)
         if isinstance(weight, bool) or not isinstance(weight, int | float) or weight <= 0:
             raise ConfigError(f"{where}: {key}.weight: expected a number above 0")
-        name = _string(where, f"{key}.name", entry.get("name", parts.netloc))
+        name = _string(where, f"{key}.name", entry.get("name", urlsplit(url).netloc))
         primary = entry.get("primary", False)
         if not isinstance(primary, bool):
             raise ConfigError(f"{where}: {key}.primary: expected true or false")

@@ -24,6 +24,15 @@ class Section(StrEnum):
         return self.value.capitalize()
 
 
+class Method(StrEnum):
+    """How headlines are grouped into stories."""
+
+    #: TF-IDF of words and word parts.
+    LIGHT = "light"
+    #: TF-IDF blended with a sentence embedding (the optional ``embeddings`` extra).
+    EMBEDDING = "embedding"
+
+
 @dataclass(frozen=True, slots=True)
 class FeedSource:
     """A feed as configured: where it lives and how much its stories count."""
@@ -70,6 +79,68 @@ class FetchResult:
     @property
     def not_modified(self) -> bool:
         return self.status == 304
+
+
+class Origin(StrEnum):
+    """Where a feed was listed."""
+
+    CONFIG = "config"
+    CLI = "cli"
+
+
+@dataclass(frozen=True, slots=True)
+class FeedState:
+    """A feed as the store knows it: its configuration and what the last fetches left."""
+
+    source: FeedSource
+    active: bool = True
+    origin: Origin = Origin.CONFIG
+    validators: Validators = Validators()
+    last_attempt: dt.datetime | None = None
+    last_success: dt.datetime | None = None
+    last_status: int | None = None
+    last_error: str | None = None
+    consecutive_failures: int = 0
+    last_item_count: int = 0
+    #: Not fetched before this: it is backing off, or the server asked us to wait.
+    next_attempt: dt.datetime | None = None
+    #: When the publisher said 410 Gone; such a feed is no longer fetched.
+    gone_at: dt.datetime | None = None
+    fetch_count: int = 0
+    mean_response_ms: float | None = None
+    #: Items of this feed in the database.
+    stored_items: int = 0
+
+    @property
+    def url(self) -> str:
+        return self.source.url
+
+    @property
+    def name(self) -> str:
+        return self.source.name
+
+
+@dataclass(frozen=True, slots=True)
+class FeedUpdate:
+    """A feed's state after one fetch, as the health rules decide it; the store writes it."""
+
+    last_attempt: dt.datetime
+    last_status: int | None
+    last_error: str | None
+    consecutive_failures: int
+    fetch_count: int
+    mean_response_ms: float
+    last_success: dt.datetime | None
+    last_item_count: int
+    next_attempt: dt.datetime | None
+    gone_at: dt.datetime | None
+    validators: Validators
+    #: The feed's new URL after a permanent redirect, unless another feed already has it.
+    moved_to: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.last_error is None
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +226,14 @@ class Subscriber:
     active: bool = True
     #: Tickers and coins whose stories lead this subscriber's edition ("NVDA", "BTC").
     watchlist: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PendingDelivery:
+    """A message that is planned but not yet accepted by the SMTP server."""
+
+    subscriber: Subscriber
+    message_id: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ from xml.sax.saxutils import quoteattr
 
 from lxml import etree
 
+from .config import is_http_url
 from .errors import ConfigError
 from .models import FeedSource, Section
 
@@ -39,7 +40,7 @@ def read_opml(path: Path, default_section: Section | None) -> list[FeedSource]:
         if not url:
             continue
         where = f"{path}: line {outline.sourceline}"
-        if urlsplit(url).scheme not in ("http", "https"):
+        if not is_http_url(url):
             raise ConfigError(f"{where}: xmlUrl: expected an http(s) URL, got {url!r}")
         section = _section(outline, default_section)
         if section is None:

@@ -1,37 +1,40 @@
 """The whole line, top to bottom: fetch → parse → store → cluster → rank → render → send.
 
 Each function here composes the pure stages with the edges (network, database, SMTP) and
-returns a report value; the CLI and the scheduler only call these.
+returns a report value; the CLI, the scheduler and the demo only call these.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from email.utils import parseaddr
+from urllib.parse import urlsplit
 
 from .config import Settings
+from .discover import discover_feeds
 from .errors import ConfigError, EditionError, MessageRefusedError
 from .fetch import FetchPolicy, fetch_all, make_user_agent
-from .models import Delivery, Digest, Email, FetchResult
-from .parse import parse_feed
-from .rank import HISTORY, build_digest, edition_window, personalise
-from .render import Links, make_environment, render_digest
-from .send import (
+from .health import decide, is_due
+from .message import (
     DkimKey,
-    Mailer,
+    Publisher,
     compose,
-    list_id,
+    make_email,
     make_message_id,
-    make_token,
-    outbox_server,
+    make_publisher,
     to_bytes,
-    unsubscribe_headers,
-    unsubscribe_mailto,
-    unsubscribe_url,
 )
-from .store import PendingDelivery, Store
+from .models import Delivery, Digest, FeedSource, FeedState, FetchResult, Item, Section
+from .outbox import outbox_server
+from .parse import parse_feed
+from .send import Mailer
+from .site import Site
+from .store import Store
+from .window import edition_date, edition_window
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,9 +68,21 @@ class SendReport:
         return sum(1 for delivery in self.deliveries if not delivery.sent)
 
 
+@dataclass(frozen=True, slots=True)
+class EditionReport:
+    """One run of the daily job: what was fetched, the edition built, and what was sent."""
+
+    fetched: tuple[FeedReport, ...]
+    digest: Digest
+    #: None for a dry run.
+    sent: SendReport | None
+    #: Active subscribers when the run was dry (what a real run would have sent to).
+    would_send: int = 0
+
+
 def today(settings: Settings, now: dt.datetime) -> dt.date:
     """The date of the next edition to go out, in the edition's time zone."""
-    return now.astimezone(settings.edition.timezone).date()
+    return edition_date(now, settings.edition.timezone)
 
 
 def make_policy(settings: Settings) -> FetchPolicy:
@@ -75,6 +90,17 @@ def make_policy(settings: Settings) -> FetchPolicy:
         user_agent=make_user_agent(settings.edition.site_url),
         allow_private_hosts=settings.allow_private_hosts,
     )
+
+
+def open_store(settings: Settings) -> Store:
+    """The store of ``settings``, its configured feeds in step with the configuration."""
+    store = Store(settings.db_url)
+    try:
+        store.sync_feeds(settings.feeds)
+    except BaseException:
+        store.close()
+        raise
+    return store
 
 
 def fetch_feeds(
@@ -86,28 +112,36 @@ def fetch_feeds(
     with the time they are due again.
     """
     store.sync_feeds(settings.feeds)
-    due = store.feed_sources(now)
-    due_urls = {source.url for source in due}
+    feeds = [feed for feed in store.feed_states() if feed.active and feed.gone_at is None]
+    due = {feed.url: feed for feed in feeds if is_due(feed, now)}
     postponed = [
         FeedReport(feed.name, feed.url, feed.last_status, 0, 0, None, feed.next_attempt)
-        for feed in store.feed_health()
-        if feed.active and feed.gone_at is None and feed.url not in due_urls
+        for feed in feeds
+        if feed.url not in due
     ]
-    results = asyncio.run(fetch_all(due, store.validators(), policy or make_policy(settings)))
-    return [_store_result(store, result, now) for result in results] + postponed
+    results = asyncio.run(
+        fetch_all(
+            [feed.source for feed in due.values()],
+            {url: feed.validators for url, feed in due.items()},
+            policy or make_policy(settings),
+        )
+    )
+    stored = [_store_result(store, result, due[result.source.url], now) for result in results]
+    return stored + postponed
 
 
-def _store_result(store: Store, result: FetchResult, now: dt.datetime) -> FeedReport:
+def _store_result(
+    store: Store, result: FetchResult, feed: FeedState, now: dt.datetime
+) -> FeedReport:
     items = []
-    error = result.error
     if result.ok and result.body is not None:
         items = parse_feed(result.body, result.source, now, result.content_type)
-        if not items:
-            error = "no entries found: not a feed, or an empty one"
-    if error is not None and result.ok:
-        result = replace(result, error=error, body=None)
-    new = store.record_fetch(result, items, now)
-    return FeedReport(result.source.name, result.source.url, result.status, len(items), new, error)
+    update = decide(result, len(items), feed, now)
+    new = store.save_fetch(feed.url, update, items, now)
+    stored = len(items) if update.ok else 0
+    return FeedReport(
+        feed.name, feed.url, result.status, stored, new, result.error or update.last_error
+    )
 
 
 def build_edition(settings: Settings, store: Store, date: dt.date) -> Digest:
@@ -116,6 +150,9 @@ def build_edition(settings: Settings, store: Store, date: dt.date) -> Digest:
     Once its sending has started an edition is frozen: building again returns it unchanged,
     so every subscriber of one date gets the same stories.
     """
+    # Clustering needs numpy and scipy; fetching and sending do not pay for them.
+    from .rank import HISTORY, build_digest
+
     if store.edition_is_planned(date):
         frozen = store.load_edition(date)
         if frozen is not None:
@@ -135,18 +172,9 @@ def build_edition(settings: Settings, store: Store, date: dt.date) -> Digest:
     return digest
 
 
-def signing_key(settings: Settings, store: Store) -> str:
-    return settings.secret_key or store.signing_key()
-
-
-def make_links(settings: Settings, key: str, date: dt.date, email: str) -> Links:
-    site = settings.edition.site_url
-    return Links(
-        site_url=site,
-        unsubscribe=unsubscribe_url(site, key, email),
-        view_in_browser=f"{site}/archive/{date.isoformat()}?t={make_token(key, email)}",
-        preferences=f"{site}/preferences?t={make_token(key, email)}",
-    )
+def make_site(settings: Settings, store: Store) -> Site:
+    """The site, its links signed with DIGEST_SECRET_KEY or the store's own key."""
+    return Site(settings.edition.site_url, settings.secret_key or store.signing_key())
 
 
 def dkim_key(settings: Settings) -> DkimKey | None:
@@ -161,6 +189,28 @@ def dkim_key(settings: Settings) -> DkimKey | None:
     return DkimKey(settings.dkim_selector, domain, private_key)
 
 
+def publisher_of(settings: Settings, store: Store) -> Publisher:
+    edition = settings.edition
+    return make_publisher(
+        make_site(settings, store),
+        edition.sender,
+        edition.title,
+        edition.postal_address,
+        dkim_key(settings),
+    )
+
+
+@contextlib.contextmanager
+def _mail_destination(settings: Settings, date: dt.date) -> Iterator[tuple[str, str]]:
+    """The SMTP URL to send to and where, in words, the mail ends up."""
+    if settings.smtp_url is not None:
+        yield settings.smtp_url, Mailer(settings.smtp_url).where
+        return
+    folder = settings.outbox / date.isoformat()
+    with outbox_server(folder) as url:
+        yield url, str(folder)
+
+
 def send_edition(settings: Settings, store: Store, date: dt.date, now: dt.datetime) -> SendReport:
     """Send the stored edition of ``date`` to every active subscriber who has not had it.
 
@@ -170,69 +220,83 @@ def send_edition(settings: Settings, store: Store, date: dt.date, now: dt.dateti
     digest = store.load_edition(date)
     if digest is None:
         raise EditionError(f"no edition for {date}: run 'digest build --date {date}' first")
-    sender = settings.edition.sender
-    store.plan_deliveries(date, lambda email: make_message_id(date, email, sender))
+    publisher = publisher_of(settings, store)
+    store.plan_deliveries(date, lambda email: make_message_id(date, email, publisher.sender))
     pending = store.pending_deliveries(date)
     already = store.delivery_counts(date).get("sent", 0)
-    if settings.smtp_url is not None:
-        deliveries = _deliver(settings, store, digest, pending, settings.smtp_url, now)
-        destination = Mailer(settings.smtp_url).where
-    else:
-        folder = settings.outbox / date.isoformat()
-        with outbox_server(folder) as url:
-            deliveries = _deliver(settings, store, digest, pending, url, now)
-        destination = str(folder)
+    deliveries = []
+    with _mail_destination(settings, date) as (url, destination):
+        mailer = Mailer(url)
+        try:
+            for delivery in pending:
+                recipient = delivery.subscriber.email
+                email = make_email(
+                    digest, publisher, delivery.subscriber, message_id=delivery.message_id
+                )
+                message = to_bytes(compose(email, publisher.sender, now), publisher.dkim)
+                try:
+                    mailer.send(message, publisher.sender, recipient)
+                except MessageRefusedError as exc:
+                    store.mark_delivery(date, recipient, now, error=str(exc))
+                    deliveries.append(Delivery(recipient, date, False, str(exc)))
+                    continue
+                store.mark_delivery(date, recipient, now)
+                deliveries.append(Delivery(recipient, date, True))
+        finally:
+            mailer.close()
     return SendReport(date, tuple(deliveries), already, destination)
 
 
-def _deliver(
+#: What ``run_edition`` has just done: fetched, built, or sent.
+Step = tuple[FeedReport, ...] | Digest | SendReport
+
+
+def run_edition(
     settings: Settings,
     store: Store,
-    digest: Digest,
-    pending: list[PendingDelivery],
-    smtp_url: str,
+    date: dt.date,
     now: dt.datetime,
-) -> list[Delivery]:
-    key = signing_key(settings, store)
-    environment = make_environment()
-    identifier = list_id(settings.edition.title, settings.edition.sender)
-    signer = dkim_key(settings)
-    mailer = Mailer(smtp_url)
-    deliveries = []
-    try:
-        for delivery in pending:
-            subscriber = delivery.subscriber
-            links = make_links(settings, key, digest.date, subscriber.email)
-            watched, rest = personalise(digest, subscriber.watchlist)
-            rendered = render_digest(
-                rest,
-                links,
-                subscriber.name,
-                environment,
-                postal_address=settings.edition.postal_address,
-                watchlist=watched,
-            )
-            email = Email(
-                recipient=subscriber.email,
-                subject=rendered.subject,
-                html=rendered.html,
-                text=rendered.text,
-                message_id=delivery.message_id,
-                headers=unsubscribe_headers(
-                    links.unsubscribe,
-                    unsubscribe_mailto(settings.edition.sender, key, subscriber.email),
-                    identifier,
-                ),
-            )
-            message = to_bytes(compose(email, settings.edition.sender, now), signer)
-            try:
-                mailer.send(message, settings.edition.sender, subscriber.email)
-            except MessageRefusedError as exc:
-                store.mark_delivery(digest.date, subscriber.email, now, error=str(exc))
-                deliveries.append(Delivery(subscriber.email, digest.date, False, str(exc)))
-                continue
-            store.mark_delivery(digest.date, subscriber.email, now)
-            deliveries.append(Delivery(subscriber.email, digest.date, True))
-    finally:
-        mailer.close()
-    return deliveries
+    *,
+    dry_run: bool = False,
+    on_step: Callable[[Step], None] | None = None,
+) -> EditionReport:
+    """The daily job: fetch every due feed, build the edition of ``date``, send it.
+
+    ``on_step`` hears each step's report as soon as it is done, so a failure in a later
+    step does not hide what the earlier ones did.
+    """
+
+    def done(step: Step) -> None:
+        if on_step is not None:
+            on_step(step)
+
+    fetched = tuple(fetch_feeds(settings, store, now))
+    done(fetched)
+    digest = build_edition(settings, store, date)
+    done(digest)
+    if dry_run:
+        return EditionReport(fetched, digest, None, len(store.subscribers(active_only=True)))
+    sent = send_edition(settings, store, date, now)
+    done(sent)
+    return EditionReport(fetched, digest, sent)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedCheck:
+    """One fetch of a feed that is not stored: what ``digest feeds check`` shows."""
+
+    result: FetchResult
+    items: tuple[Item, ...]
+    #: Feeds the page links to, when it was a page rather than a feed.
+    alternates: tuple[str, ...] = ()
+
+
+def check_feed(settings: Settings, url: str, now: dt.datetime) -> FeedCheck:
+    """Fetch ``url`` once and parse it, storing nothing."""
+    source = FeedSource(urlsplit(url).netloc or url, url, Section.STOCKS)
+    (result,) = asyncio.run(fetch_all([source], None, make_policy(settings)))
+    if not result.ok or result.body is None:
+        return FeedCheck(result, ())
+    items = tuple(parse_feed(result.body, source, now, result.content_type))
+    alternates = () if items else tuple(discover_feeds(result.body, url))
+    return FeedCheck(result, items, alternates)

@@ -10,27 +10,18 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 
-from .cluster import WINDOW, Method, cluster_items
-from .models import Digest, Item, Section, Story
+from .cluster import WINDOW, cluster_items
+from .models import Digest, Item, Method, Section, Story
 from .tickers import find_tickers, symbol_table
+from .window import EDITION_SPAN
 
 #: A story loses half its recency weight every this many hours.
 RECENCY_HALF_LIFE_HOURS = 12.0
 #: How many of the best stories lead the edition before the sections.
 TOP_STORIES = 5
-#: The edition covers this much time before its send time.
-EDITION_SPAN = dt.timedelta(hours=24)
 #: Earlier items clustered with the edition's, so that a story carried over from yesterday
 #: keeps its identity ("developing: +5 outlets since yesterday"): the clustering window.
 HISTORY = WINDOW - EDITION_SPAN
-
-
-def edition_window(
-    date: dt.date, send_at: dt.time, timezone: dt.tzinfo
-) -> tuple[dt.datetime, dt.datetime]:
-    """The UTC interval an edition of ``date`` covers: the 24 hours before it is sent."""
-    end = dt.datetime.combine(date, send_at, tzinfo=timezone).astimezone(dt.UTC)
-    return end - EDITION_SPAN, end
 
 
 def lead_first(items: Sequence[Item]) -> tuple[Item, ...]:
@@ -170,33 +161,3 @@ def build_digest(
         top=top,
         sections=tuple((section, stories) for section, stories in sections if stories),
     )
-
-
-def personalise(digest: Digest, watchlist: Sequence[str]) -> tuple[tuple[Story, ...], Digest]:
-    """The stories about ``watchlist`` symbols, and the edition without them.
-
-    They lead that subscriber's email as "Your watchlist" instead of standing twice in it.
-    """
-    watched = {symbol.upper() for symbol in watchlist}
-    if not watched:
-        return (), digest
-
-    def about(story: Story) -> bool:
-        return bool(watched & set(story.tickers))
-
-    stories = [*digest.top, *(story for _, section in digest.sections for story in section)]
-    picked = tuple(story for story in stories if about(story))
-    rest = Digest(
-        digest.date,
-        digest.title,
-        digest.tagline,
-        digest.window_start,
-        digest.window_end,
-        tuple(story for story in digest.top if not about(story)),
-        tuple(
-            (section, kept)
-            for section, stories_in in digest.sections
-            if (kept := tuple(story for story in stories_in if not about(story)))
-        ),
-    )
-    return picked, rest

@@ -19,6 +19,7 @@ import css_inline
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from .models import Digest, Story
+from .site import Links
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 #: Longest subject line before it is cut; most clients show about this much.
@@ -28,16 +29,6 @@ HTML_LIMIT = 95_000
 PREHEADER_LIMIT = 140
 
 _INLINER = css_inline.CSSInliner(load_remote_stylesheets=False)
-
-
-@dataclass(frozen=True, slots=True)
-class Links:
-    """Where a subscriber's message points besides the stories."""
-
-    site_url: str
-    unsubscribe: str
-    view_in_browser: str
-    preferences: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Sequence
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -11,7 +12,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from .config import Settings
 from .errors import DigestError
-from .pipeline import build_edition, fetch_feeds, send_edition, today
+from .pipeline import FeedReport, SendReport, Step, fetch_feeds, run_edition, today
 from .store import Store
 
 log = logging.getLogger("digest.schedule")
@@ -20,21 +21,28 @@ log = logging.getLogger("digest.schedule")
 FETCH_EVERY = dt.timedelta(minutes=30)
 
 
-def fetch_job(settings: Settings, store: Store) -> None:
-    reports = fetch_feeds(settings, store, dt.datetime.now(dt.UTC))
+def _log_fetch(reports: Sequence[FeedReport]) -> None:
     for report in reports:
         if report.error:
             log.warning("feed %s failed: %s", report.url, report.error)
 
 
+def fetch_job(settings: Settings, store: Store) -> None:
+    _log_fetch(fetch_feeds(settings, store, dt.datetime.now(dt.UTC)))
+
+
 def edition_job(settings: Settings, store: Store) -> None:
     """Fetch once more, then build and send today's edition."""
+
+    def log_step(step: Step) -> None:
+        if isinstance(step, SendReport):
+            log.info("sent the edition of %s to %d subscribers", step.date, step.sent)
+        elif isinstance(step, tuple):
+            _log_fetch(step)
+
+    now = dt.datetime.now(dt.UTC)
     try:
-        fetch_job(settings, store)
-        date = today(settings, dt.datetime.now(dt.UTC))
-        build_edition(settings, store, date)
-        report = send_edition(settings, store, date, dt.datetime.now(dt.UTC))
-        log.info("sent the edition of %s to %d subscribers", date, report.sent)
+        run_edition(settings, store, today(settings, now), now, on_step=log_step)
     except DigestError as exc:
         log.error("the edition was not sent: %s", exc)
 

@@ -1,131 +1,22 @@
-"""Address, compose and hand messages to SMTP; the embedded server that fills ``outbox/``.
+"""Hand messages to an SMTP server, one connection reused for a whole send.
 
 Every message goes through real SMTP: to ``DIGEST_SMTP_URL`` when it is set, otherwise to
-an aiosmtpd server on 127.0.0.1 that writes each message to
-``outbox/<edition date>/<recipient>.eml``.
+the embedded server of ``outbox.py``.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import datetime as dt
-import hashlib
-import hmac
-import os
 import re
 import smtplib
-import socket
 import ssl
-from collections.abc import Iterator
-from dataclasses import dataclass
-from email.errors import HeaderParseError
-from email.header import decode_header, make_header
-from email.message import EmailMessage
-from email.policy import SMTP
-from email.utils import format_datetime, parseaddr
-from pathlib import Path
-from typing import Any
-from urllib.parse import parse_qs, quote, unquote, urlsplit
+from email.utils import parseaddr
+from urllib.parse import parse_qs, unquote, urlsplit
 
-from aiosmtpd.controller import Controller
-
-from .errors import AddressError, MessageRefusedError, SendError
-from .models import Email
+from .errors import MessageRefusedError, SendError
 
 _NEWLINES = re.compile(r"[\r\n\x00]+")
 _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9@._+-]")
-
-
-# -- addresses and links ------------------------------------------------------------------
-
-
-def normalize_address(address: str) -> str:
-    """The address in canonical form, or ``AddressError`` saying what is wrong with it."""
-    from email_validator import EmailNotValidError, validate_email
-
-    try:
-        return validate_email(address.strip(), check_deliverability=False).normalized
-    except EmailNotValidError as exc:
-        raise AddressError(f"{address!r}: {exc}") from None
-
-
-def sign(key: str, email: str) -> str:
-    digest = hmac.new(key.encode(), email.lower().encode(), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest[:18]).decode()
-
-
-def verify(key: str, email: str, signature: str) -> bool:
-    return hmac.compare_digest(sign(key, email), signature)
-
-
-def make_token(key: str, email: str) -> str:
-    """An opaque, signed token naming a subscriber, for links that act on their behalf.
-
-    Links carry this rather than the address itself, which would leak it into logs and
-    looks, to spam filters, like a tracking link.
-    """
-    encoded = base64.urlsafe_b64encode(email.encode()).decode().rstrip("=")
-    return f"{encoded}.{sign(key, email)}"
-
-
-def read_token(key: str, token: str) -> str | None:
-    """The address a token made by ``make_token`` names, or None if it is not genuine."""
-    encoded, _, signature = token.partition(".")
-    try:
-        email = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
-    except (ValueError, UnicodeDecodeError):
-        return None
-    return email if signature and verify(key, email, signature) else None
-
-
-def unsubscribe_url(site_url: str, key: str, email: str) -> str:
-    return f"{site_url}/unsubscribe?t={make_token(key, email)}"
-
-
-def make_message_id(date: dt.date, email: str, sender: str) -> str:
-    """Stable for one edition and one recipient, so a resend is recognisable."""
-    domain = parseaddr(sender)[1].rpartition("@")[2] or "localhost"
-    token = hashlib.sha256(f"{date.isoformat()}\0{email.lower()}".encode()).hexdigest()[:20]
-    return f"<digest.{date:%Y%m%d}.{token}@{domain}>"
-
-
-def list_id(title: str, sender: str) -> str:
-    domain = parseaddr(sender)[1].rpartition("@")[2] or "localhost"
-    slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-") or "digest"
-    return f"{_one_line(title)} <{slug}.{domain}>"
-
-
-# -- composing ------------------------------------------------------------------------------
-
-
-def _one_line(text: str) -> str:
-    """No feed text may add a header line: every newline goes, encoded or not.
-
-    RFC 2047 encoded words are decoded first, so "=?utf-8?q?=0D=0A?=" loses its newline
-    too (Python's own header folding does not guard against it: CVE-2024-6923).
-    """
-    if "=?" in text:
-        try:
-            text = str(make_header(decode_header(text)))
-        except (HeaderParseError, LookupError, UnicodeError, ValueError):
-            text = text.replace("=?", "= ?")  # not valid encoded words: keep them inert
-    return _NEWLINES.sub(" ", text).strip()
-
-
-def compose(email: Email, sender: str, now: dt.datetime) -> EmailMessage:
-    """A multipart/alternative message with the headers mail providers require."""
-    message = EmailMessage(policy=SMTP)
-    message["From"] = _one_line(sender)
-    message["To"] = email.recipient
-    message["Subject"] = _one_line(email.subject)
-    message["Date"] = format_datetime(now.astimezone(dt.UTC))
-    message["Message-ID"] = email.message_id
-    for name, value in email.headers:
-        message[name] = _one_line(value)
-    message.set_content(email.text, cte="quoted-printable")
-    message.add_alternative(email.html, subtype="html", cte="quoted-printable")
-    return message
 
 
 # -- SMTP client ----------------------------------------------------------------------------
@@ -208,104 +99,3 @@ def _smtp_reason(exc: BaseException) -> str:
     if isinstance(exc, OSError):
         return exc.strerror or str(exc) or type(exc).__name__
     return str(exc) or type(exc).__name__
-
-
-# -- embedded SMTP server -------------------------------------------------------------------
-
-
-class _OutboxHandler:
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        content = envelope.original_content or envelope.content
-        for recipient in envelope.rcpt_tos:
-            name = _UNSAFE_FILENAME.sub("_", recipient) + ".eml"
-            write_atomically(self.directory / name, content)
-        return "250 Message accepted for delivery"
-
-
-def write_atomically(path: Path, content: bytes) -> None:
-    """Write ``path`` so that a reader sees the old file or the whole new one."""
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    partial.write_bytes(content)
-    os.replace(partial, path)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@contextlib.contextmanager
-def outbox_server(directory: Path) -> Iterator[str]:
-    """Run an SMTP server on 127.0.0.1 that writes messages into ``directory``.
-
-    Yields the ``smtp://`` URL to send to.
-    """
-    port = _free_port()
-    controller = Controller(_OutboxHandler(directory), hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield f"smtp://127.0.0.1:{port}"
-    finally:
-        controller.stop()
-
-
-def unsubscribe_mailto(sender: str, key: str, email: str) -> str:
-    """A mailto: unsubscribe address at the sender's domain, carrying the signed address."""
-    local, _, domain = parseaddr(sender)[1].partition("@")
-    subject = quote(f"unsubscribe {make_token(key, email)}")
-    return f"mailto:{local}+unsubscribe@{domain}?subject={subject}"
-
-
-def unsubscribe_headers(url: str, mailto: str, list_identifier: str) -> tuple[tuple[str, str], ...]:
-    """List-Id and one-click unsubscribe (RFC 2369 and RFC 8058), web and mail both."""
-    return (
-        ("List-Id", list_identifier),
-        ("List-Unsubscribe", f"<{url}>, <{mailto}>"),
-        ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class DkimKey:
-    """A DKIM signing key for the sender's domain."""
-
-    selector: str
-    domain: str
-    private_key: bytes
-
-
-#: Headers the DKIM signature covers: the ones a forger would want to change.
-DKIM_HEADERS = (
-    b"From",
-    b"To",
-    b"Subject",
-    b"Date",
-    b"Message-ID",
-    b"List-Id",
-    b"List-Unsubscribe",
-    b"List-Unsubscribe-Post",
-    b"MIME-Version",
-    b"Content-Type",
-)
-
-
-def to_bytes(message: EmailMessage, dkim_key: DkimKey | None = None) -> bytes:
-    """The message as sent on the wire, DKIM-signed when a key is given."""
-    raw = message.as_bytes(policy=SMTP)
-    if dkim_key is None:
-        return raw
-    import dkim
-
-    signature = dkim.sign(
-        raw,
-        dkim_key.selector.encode(),
-        dkim_key.domain.encode(),
-        dkim_key.private_key,
-        include_headers=list(DKIM_HEADERS),
-    )
-    return bytes(signature) + raw

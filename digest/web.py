@@ -14,10 +14,11 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from .config import Settings
-from .pipeline import make_links, signing_key
-from .rank import personalise
-from .render import Links, long_date, make_environment, render_digest
-from .send import read_token
+from .message import make_email
+from .models import Subscriber
+from .pipeline import publisher_of
+from .render import long_date
+from .site import ARCHIVE_PATH, FEED_PATH, PREFERENCES_PATH, UNSUBSCRIBE_PATH, edition_path
 from .store import Store
 
 CONTENT_SECURITY_POLICY = (
@@ -50,41 +51,24 @@ def _message(title: str, text: str, status: int = 200) -> HTMLResponse:
 
 def make_app(settings: Settings, store: Store) -> Starlette:
     """The ASGI app for ``settings``' site."""
-    environment = make_environment()
+    publisher = publisher_of(settings, store)
+    site = publisher.site
 
     def edition_response(date: dt.date, request: Request) -> Response:
         digest = store.load_edition(date)
         if digest is None:
             return _message("Not found", f"There is no edition for {date}.", 404)
-        key = signing_key(settings, store)
         # ?t=TOKEN (the links in the email) is that subscriber's own page, links and all;
         # ?subscriber=EMAIL shows their edition (their watchlist first) without those links.
-        subscriber = read_token(key, request.query_params.get("t", ""))
-        reader = subscriber or request.query_params.get("subscriber", "")
-        people = {person.email.lower(): person for person in store.subscribers()}
-        person = people.get(reader.lower())
-        watched, digest = personalise(digest, person.watchlist if person else ())
-        site = settings.edition.site_url
-        if subscriber:
-            links = make_links(settings, key, date, subscriber)
-        else:
-            archive = f"{site}/archive/{date.isoformat()}"
-            links = Links(
-                site,
-                unsubscribe=f"{site}/unsubscribe",
-                view_in_browser=archive,
-                preferences=f"{site}/preferences",
-            )
-        rendered = render_digest(
-            digest,
-            links,
-            environment=environment,
-            postal_address=settings.edition.postal_address,
-            watchlist=watched,
-        )
+        proven = site.reader(request.query_params.get("t", ""))
+        reader = proven or request.query_params.get("subscriber", "")
+        person = store.subscriber(reader) if reader else None
+        if proven and person is None:
+            person = Subscriber(proven)
+        page = make_email(digest, publisher, person, personal_links=bool(proven))
         if request.url.path.endswith(".txt"):
-            return PlainTextResponse(rendered.text, headers=_SECURITY_HEADERS)
-        return _page(rendered.html)
+            return PlainTextResponse(page.text, headers=_SECURITY_HEADERS)
+        return _page(page.html)
 
     async def latest(request: Request) -> Response:
         dates = store.edition_dates()
@@ -94,7 +78,7 @@ def make_app(settings: Settings, store: Store) -> Starlette:
 
     async def archive_index(request: Request) -> Response:
         rows = "".join(
-            f"<li><a href='/archive/{date.isoformat()}'>{long_date(date)}</a></li>"
+            f"<li><a href='{edition_path(date)}'>{long_date(date)}</a></li>"
             for date in store.edition_dates()
         )
         return _message(f"{settings.edition.title}: archive", f"<ul>{rows}</ul>")
@@ -108,7 +92,7 @@ def make_app(settings: Settings, store: Store) -> Starlette:
         return edition_response(date, request)
 
     def subscriber_of(request: Request) -> str | None:
-        return read_token(signing_key(settings, store), request.query_params.get("t", ""))
+        return site.reader(request.query_params.get("t", ""))
 
     async def unsubscribe(request: Request) -> Response:
         email = subscriber_of(request)
@@ -133,12 +117,11 @@ def make_app(settings: Settings, store: Store) -> Starlette:
             return _message(
                 "Preferences", "Open this page from the link at the end of your email.", 400
             )
-        known = {person.email: person for person in store.subscribers()}
-        person = known.get(email)
+        person = store.subscriber(email)
         subscribed = person is not None and person.active
         token = html.escape(request.query_params.get("t", ""))
         action = (
-            f"<form method='post' action='/unsubscribe?t={token}'>"
+            f"<form method='post' action='{UNSUBSCRIBE_PATH}?t={token}'>"
             "<button type='submit'>Unsubscribe</button></form>"
             if subscribed
             else ""
@@ -152,7 +135,6 @@ def make_app(settings: Settings, store: Store) -> Starlette:
         )
 
     async def atom_feed(request: Request) -> Response:
-        site = settings.edition.site_url
         dates = store.edition_dates()[:30]
         updated = dates[0] if dates else dt.date(1970, 1, 1)
         entries = []
@@ -164,8 +146,8 @@ def make_app(settings: Settings, store: Store) -> Starlette:
             entries.append(
                 "<entry>"
                 f"<title>{html.escape(settings.edition.title)} for {long_date(date)}</title>"
-                f"<link href='{site}/archive/{date.isoformat()}'/>"
-                f"<id>{site}/archive/{date.isoformat()}</id>"
+                f"<link href='{site.page(edition_path(date))}'/>"
+                f"<id>{site.page(edition_path(date))}</id>"
                 f"<updated>{digest.window_end.isoformat()}</updated>"
                 f"<summary>{digest.story_count} stories. Top: {html.escape(lead)}</summary>"
                 "</entry>"
@@ -175,8 +157,8 @@ def make_app(settings: Settings, store: Store) -> Starlette:
             "<feed xmlns='http://www.w3.org/2005/Atom'>"
             f"<title>{html.escape(settings.edition.title)}</title>"
             f"<subtitle>{html.escape(settings.edition.tagline)}</subtitle>"
-            f"<link href='{site}/'/><link rel='self' href='{site}/feed.xml'/>"
-            f"<id>{site}/</id><updated>{updated.isoformat()}T00:00:00Z</updated>"
+            f"<link href='{site.page('/')}'/><link rel='self' href='{site.page(FEED_PATH)}'/>"
+            f"<id>{site.page('/')}</id><updated>{updated.isoformat()}T00:00:00Z</updated>"
             f"<author><name>{html.escape(settings.edition.title)}</name></author>"
             + "".join(entries)
             + "</feed>"
@@ -186,11 +168,11 @@ def make_app(settings: Settings, store: Store) -> Starlette:
     return Starlette(
         routes=[
             Route("/", latest),
-            Route("/archive/", archive_index),
-            Route("/archive/{date}", archive_edition),
-            Route("/feed.xml", atom_feed),
+            Route(ARCHIVE_PATH, archive_index),
+            Route(ARCHIVE_PATH + "{date}", archive_edition),
+            Route(FEED_PATH, atom_feed),
             Route("/favicon.ico", lambda request: Response(status_code=204)),
-            Route("/preferences", preferences),
-            Route("/unsubscribe", unsubscribe, methods=["GET", "POST"]),
+            Route(PREFERENCES_PATH, preferences),
+            Route(UNSUBSCRIBE_PATH, unsubscribe, methods=["GET", "POST"]),
         ]
     )

@@ -10,8 +10,9 @@ from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import squareform
 
 from digest import cluster as clustering
-from digest.cluster import Method, Text, cluster_items, cluster_texts, is_generic, tokens
+from digest.cluster import Text, cluster_items, cluster_texts, is_generic, tokens
 from digest.linkage import average_linkage
+from digest.models import Method
 
 from .conftest import invoke_cli
 from .factories import make_item

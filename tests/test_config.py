@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from digest.cluster import Method
 from digest.config import load_settings
 from digest.errors import ConfigError
+from digest.models import Method
 
 from .conftest import REPO, write_config
 

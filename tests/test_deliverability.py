@@ -129,8 +129,8 @@ def test_each_subscriber_gets_a_stable_message_id(demo_edition: DemoEdition) -> 
 def test_no_newline_reaches_a_header_encoded_or_not(subject: str) -> None:
     import datetime as dt
 
+    from digest.message import compose, to_bytes
     from digest.models import Email
-    from digest.send import compose, to_bytes
 
     email = Email("a@example.com", subject, "<p>x</p>", "x", "<id@example.com>")
     raw = to_bytes(

@@ -53,7 +53,7 @@ def test_429_postpones_the_feed_until_retry_after(one_feed, feed_server: FeedSer
     feed_server.routes["/feed"] = Route(b"", status=429, headers={"Retry-After": "3600"})
     (report,) = fetch_feeds(settings, store, NOW)
     assert report.status == 429
-    (health,) = store.feed_health()
+    (health,) = store.feed_states()
     assert health.next_attempt == NOW + dt.timedelta(hours=1)
     feed_server.routes["/feed"] = Route(RSS)
     requests = len(feed_server.requests)
@@ -73,13 +73,13 @@ def test_failures_back_off_and_the_feed_keeps_being_retried(
     for expected_failures in (1, 2, 3):
         (report,) = fetch_feeds(settings, store, moment)
         assert report.error == "HTTP 500 Internal Server Error"
-        (health,) = store.feed_health()
+        (health,) = store.feed_states()
         assert health.consecutive_failures == expected_failures
         assert health.next_attempt is not None and health.next_attempt > moment
         moment = health.next_attempt
     feed_server.routes["/feed"] = Route(RSS)
     (report,) = fetch_feeds(settings, store, moment)
-    (health,) = store.feed_health()
+    (health,) = store.feed_states()
     assert report.error is None and health.consecutive_failures == 0 and health.next_attempt is None
 
 
@@ -87,7 +87,7 @@ def test_410_gone_stops_fetching_and_says_so(one_feed, feed_server: FeedServer) 
     settings, store = one_feed
     feed_server.routes["/feed"] = Route(b"", status=410)
     fetch_feeds(settings, store, NOW)
-    (health,) = store.feed_health()
+    (health,) = store.feed_states()
     assert health.gone_at == NOW and "410 Gone" in (health.last_error or "")
     assert fetch_feeds(settings, store, NOW + dt.timedelta(days=1)) == []
     assert len(feed_server.requests) == 1
@@ -99,7 +99,7 @@ def test_permanent_redirect_moves_the_stored_url_once(one_feed, feed_server: Fee
     feed_server.routes["/moved"] = Route(RSS)
     fetch_feeds(settings, store, NOW)
     fetch_feeds(settings, store, NOW + dt.timedelta(hours=1))
-    (health,) = store.feed_health()
+    (health,) = store.feed_states()
     assert health.url == feed_server.url("/moved")
     assert [path for path, _ in feed_server.requests] == ["/feed", "/moved", "/moved"]
 
@@ -112,5 +112,5 @@ def test_html_page_instead_of_a_feed_is_named(one_feed, feed_server: FeedServer)
     )
     (report,) = fetch_feeds(settings, store, NOW)
     assert report.error == "no entries found: not a feed, or an empty one"
-    (health,) = store.feed_health()
+    (health,) = store.feed_states()
     assert health.consecutive_failures == 1

@@ -16,8 +16,9 @@ from digest.fetch import FetchPolicy, fetch_all
 from digest.models import FeedSource, Section
 from digest.parse import parse_feed, read_entries
 from digest.rank import build_digest
-from digest.render import Links, render_digest
+from digest.render import render_digest
 from digest.sanitize import clean_html, clean_text
+from digest.site import Links
 
 from .conftest import SHARED_DATA, FeedServer, Route
 

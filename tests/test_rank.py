@@ -9,10 +9,10 @@ from digest.rank import (
     PRIMARY_BOOST,
     breadth,
     build_digest,
-    edition_window,
     lead_first,
     score_story,
 )
+from digest.window import edition_window
 
 from .factories import BASE, make_item
 

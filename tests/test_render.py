@@ -5,7 +5,8 @@ import datetime as dt
 from bs4 import BeautifulSoup
 
 from digest.rank import build_digest
-from digest.render import HTML_LIMIT, Links, make_subject, outlets_label, render_digest
+from digest.render import HTML_LIMIT, make_subject, outlets_label, render_digest
+from digest.site import Links
 
 from .factories import BASE, make_item
 

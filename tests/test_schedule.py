@@ -33,7 +33,7 @@ def test_edition_job_sends_even_when_every_feed_is_down(tmp_path: Path, inbox: I
     store = Store(settings.db_url)
     store.add_subscriber(Subscriber("ann@example.com"), dt.datetime.now(dt.UTC))
     edition_job(settings, store)
-    (health,) = store.feed_health()
+    (health,) = store.feed_states()
     assert health.consecutive_failures == 1 and health.last_error
     assert [rcpt for _, rcpts, _ in inbox.messages for rcpt in rcpts] == ["ann@example.com"]
     store.close()

@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from digest import schema
 from digest.errors import StoreError
-from digest.models import FeedSource, FetchResult, Section, Subscriber, Validators
-from digest.store import Store
+from digest.health import decide
+from digest.models import FeedSource, FetchResult, Item, Section, Subscriber, Validators
+from digest.store import Store, schema
 
 from .factories import BASE, make_item
 
@@ -21,6 +21,12 @@ def store(tmp_path: Path) -> Store:
     store = Store(f"sqlite:///{tmp_path / 'digest.db'}")
     store.sync_feeds([SOURCE])
     return store
+
+
+def record(store: Store, result: FetchResult, items: list[Item], now: dt.datetime) -> int:
+    """What a fetch does: the health rules decide, the store writes."""
+    (feed,) = [feed for feed in store.feed_states() if feed.url == result.source.url]
+    return store.save_fetch(feed.url, decide(result, len(items), feed, now), items, now)
 
 
 def ok(body: bytes = b"x", etag: str | None = None) -> FetchResult:
@@ -39,9 +45,9 @@ def test_schema_is_migrated_once_and_uses_wal(tmp_path: Path) -> None:
 
 def test_an_item_is_stored_once_and_updated(store: Store) -> None:
     item = make_item("Nvidia beats estimates", "Wire")
-    assert store.record_fetch(ok(), [item], BASE) == 1
+    assert record(store, ok(), [item], BASE) == 1
     retitled = make_item("Nvidia beats estimates, shares jump", "Wire", link=item.link)
-    assert store.record_fetch(ok(), [retitled], BASE) == 0
+    assert record(store, ok(), [retitled], BASE) == 0
     items = store.items_between(BASE - dt.timedelta(days=1), BASE)
     assert [i.title for i in items] == ["Nvidia beats estimates, shares jump"]
     assert items[0].source_name == "Wire" and items[0].weight == 1.2
@@ -49,23 +55,23 @@ def test_an_item_is_stored_once_and_updated(store: Store) -> None:
 
 def test_health_counts_failures_and_resets_on_success(store: Store) -> None:
     failed = FetchResult(SOURCE, 500, error="HTTP 500")
-    store.record_fetch(failed, [], BASE)
-    store.record_fetch(failed, [], BASE)
-    (health,) = store.feed_health()
+    record(store, failed, [], BASE)
+    record(store, failed, [], BASE)
+    (health,) = store.feed_states()
     assert health.consecutive_failures == 2
     assert health.last_error == "HTTP 500" and health.last_success is None
-    store.record_fetch(ok(etag='"v1"'), [make_item("A story", "Wire")], BASE)
-    (health,) = store.feed_health()
+    record(store, ok(etag='"v1"'), [make_item("A story", "Wire")], BASE)
+    (health,) = store.feed_states()
     assert health.consecutive_failures == 0 and health.last_error is None
     assert health.last_success == BASE and health.last_item_count == 1
     assert store.validators()[SOURCE.url] == Validators(etag='"v1"')
 
 
 def test_feeds_dropped_from_config_become_inactive(store: Store) -> None:
-    store.record_fetch(ok(), [make_item("A story", "Wire")], BASE)
+    record(store, ok(), [make_item("A story", "Wire")], BASE)
     other = FeedSource("Other", "https://other.example.com/rss", Section.CRYPTO)
     store.sync_feeds([other])
-    assert {(h.name, h.active) for h in store.feed_health()} == {("Wire", False), ("Other", True)}
+    assert {(h.name, h.active) for h in store.feed_states()} == {("Wire", False), ("Other", True)}
     assert store.items_between(BASE - dt.timedelta(days=1), BASE) == []
 
 

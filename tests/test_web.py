@@ -12,9 +12,9 @@ from bs4 import BeautifulSoup
 
 from digest.config import Settings, load_settings
 from digest.models import Subscriber
-from digest.pipeline import signing_key
+from digest.pipeline import make_site
 from digest.rank import build_digest
-from digest.send import make_token
+from digest.site import make_token
 from digest.store import Store
 from digest.web import make_app
 
@@ -80,7 +80,7 @@ def test_archive_lists_and_serves_each_edition(site: Site) -> None:
 
 
 def test_one_click_unsubscribe_needs_a_valid_token(site: Site) -> None:
-    key = signing_key(site.settings, site.store)
+    key = make_site(site.settings, site.store).key
     good = f"/unsubscribe?t={make_token(key, 'ann@example.com')}"
     forged = f"/unsubscribe?t={make_token('another key', 'ann@example.com')}"
     assert site.get(forged, data=b"List-Unsubscribe=One-Click")[0] == 400
@@ -95,14 +95,14 @@ def test_one_click_unsubscribe_needs_a_valid_token(site: Site) -> None:
 
 
 def test_preferences_page_shows_the_subscription(site: Site) -> None:
-    key = signing_key(site.settings, site.store)
+    key = make_site(site.settings, site.store).key
     status, _, body = site.get(f"/preferences?t={make_token(key, 'ann@example.com')}")
     assert status == 200 and "ann@example.com is subscribed" in body
     assert site.get("/preferences?t=nope")[0] == 400
 
 
 def test_personal_links_only_with_a_token(site: Site) -> None:
-    key = signing_key(site.settings, site.store)
+    key = make_site(site.settings, site.store).key
     token = make_token(key, "ann@example.com")
     _, _, personal = site.get(f"/archive/2026-11-24?t={token}")
     _, _, by_address = site.get("/archive/2026-11-24?subscriber=ann%40example.com")

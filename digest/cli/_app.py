@@ -1,0 +1,104 @@
+"""The ``digest`` group and what every command shares: settings, the store, dates, output.
+
+Each command parses its options, calls the library and prints a short result. A
+``DigestError`` becomes one line on stderr and exit status 1, never a traceback.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+
+from ..config import DEFAULT_CONFIG, Settings, load_settings
+from ..errors import DigestError
+from ..pipeline import open_store, today
+from ..store import Store
+
+F = TypeVar("F", bound=Callable[..., Any])
+console = Console(highlight=False, soft_wrap=True)
+
+
+class _Group(click.Group):
+    """Turns every DigestError into one clear line and a non-zero exit."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except DigestError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+class Context:
+    """The configuration file, read when a command first needs it, and the store."""
+
+    def __init__(self, config: Path) -> None:
+        self.config = config
+        self._settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self.config)
+        return self._settings
+
+    @contextmanager
+    def store(self) -> Iterator[Store]:
+        """The store, with the configured feeds synced into it."""
+        store = open_store(self.settings)
+        try:
+            yield store
+        finally:
+            store.close()
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def date_option(function: F) -> F:
+    return click.option(
+        "--date",
+        "date",
+        type=click.DateTime(formats=["%Y-%m-%d"]),
+        help="Edition date, YYYY-MM-DD (default: today in the edition's time zone).",
+    )(function)
+
+
+def edition_date(context: Context, raw: dt.datetime | None) -> dt.date:
+    return raw.date() if raw is not None else today(context.settings, now())
+
+
+def when(moment: dt.datetime | None) -> str:
+    return "never" if moment is None else f"{moment:%Y-%m-%d %H:%M} UTC"
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+@click.group(cls=_Group)
+@click.option(
+    "--config",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=DEFAULT_CONFIG,
+    show_default=True,
+    help="The edition and feeds file.",
+)
+@click.version_option(package_name="market-digest")
+@click.pass_context
+def main(ctx: click.Context, config: Path) -> None:
+    """Daily stocks & crypto headlines, free to your inbox.
+
+    Data lives in DIGEST_DB (default: digest.db beside the config), sent mail in
+    DIGEST_OUTBOX (default: ./outbox) unless DIGEST_SMTP_URL names an SMTP server.
+    """
+    ctx.obj = Context(config)
+
+
+pass_context = click.make_pass_decorator(Context)

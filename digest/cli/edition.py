@@ -1,0 +1,144 @@
+"""The daily job, whole or step by step, and the processes that serve it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from contextlib import ExitStack
+from urllib.parse import urlsplit
+
+import click
+
+from ..demo import SAMPLES_EDITION_END, serve_samples
+from ..errors import DigestError
+from ..pipeline import build_edition, fetch_feeds, run_edition, send_edition, today
+from ..subscribers import read_subscribers
+from ..window import edition_window
+from ._app import Context, console, date_option, edition_date, main, now, pass_context
+from .output import print_build, print_fetch, print_send, print_step
+
+
+@main.command()
+@date_option
+@click.option("--dry-run", is_flag=True, help="Fetch and build, but send nothing.")
+@pass_context
+def run(context: Context, date: dt.datetime | None, dry_run: bool) -> None:
+    """Fetch every feed, build the edition and send it."""
+    with context.store() as store:
+        report = run_edition(
+            context.settings,
+            store,
+            edition_date(context, date),
+            now(),
+            dry_run=dry_run,
+            on_step=print_step,
+        )
+    if report.sent is None:
+        console.print(f"Dry run: would send to {report.would_send} active subscribers.")
+
+
+@main.command()
+@pass_context
+def fetch(context: Context) -> None:
+    """Fetch every feed and store new items."""
+    with context.store() as store:
+        print_fetch(fetch_feeds(context.settings, store, now()))
+
+
+@main.command()
+@date_option
+@pass_context
+def build(context: Context, date: dt.datetime | None) -> None:
+    """Build the edition from stored items."""
+    with context.store() as store:
+        print_build(build_edition(context.settings, store, edition_date(context, date)))
+
+
+@main.command()
+@date_option
+@pass_context
+def send(context: Context, date: dt.datetime | None) -> None:
+    """Send the built edition to every active subscriber who has not had it."""
+    with context.store() as store:
+        print_send(send_edition(context.settings, store, edition_date(context, date), now()))
+
+
+@main.command()
+@click.option("--port", default=8025, show_default=True, help="Port on 127.0.0.1.")
+@pass_context
+def preview(context: Context, port: int) -> None:
+    """Serve the latest edition at http://127.0.0.1:PORT/ for a browser."""
+    import uvicorn
+
+    from ..web import make_app
+
+    with context.store() as store:
+        console.print(f"Serving the latest edition at http://127.0.0.1:{port}/ (Ctrl-C stops)")
+        uvicorn.run(
+            make_app(context.settings, store), host="127.0.0.1", port=port, log_level="warning"
+        )
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", default=8025, show_default=True, help="Port for the web pages.")
+@pass_context
+def serve(context: Context, host: str, port: int) -> None:
+    """Run the schedule (fetch every 30 minutes, send at send_at) and the web pages."""
+    import logging
+
+    import uvicorn
+
+    from ..schedule import make_scheduler
+    from ..web import make_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    with context.store() as store:
+        scheduler = make_scheduler(context.settings, store)
+        scheduler.start()
+        edition = scheduler.get_job("edition")
+        console.print(
+            f"Next edition at {edition.next_run_time:%Y-%m-%d %H:%M %Z}; "
+            f"web pages at http://{host}:{port}/ (Ctrl-C stops)"
+        )
+        try:
+            uvicorn.run(
+                make_app(context.settings, store), host=host, port=port, log_level="warning"
+            )
+        finally:
+            scheduler.shutdown(wait=True)
+
+
+@main.command()
+@pass_context
+def demo(context: Context) -> None:
+    """Run the whole job on the bundled sample feeds and subscribers.
+
+    Serves the sample feeds on 127.0.0.1 (dated as if fresh), imports the sample
+    subscribers, then fetches, builds and sends today's edition into the outbox.
+    """
+    settings = context.settings
+    samples = settings.config_path.resolve().parent
+    port = urlsplit(settings.feeds[0].url).port or 80
+    date = today(settings, now())
+    end = edition_window(date, settings.edition.send_at, settings.edition.timezone)[1]
+    with context.store() as store:
+        people = read_subscribers(samples / "subscribers.csv")
+        added = sum(store.add_subscriber(person, now()) for person in people)
+        console.print(f"Sample subscribers: {added} added, {len(store.subscribers())} in all.")
+        with ExitStack() as stack:
+            try:
+                stack.enter_context(
+                    serve_samples(samples / "feeds", port, offset=end - SAMPLES_EDITION_END)
+                )
+            except OSError as exc:
+                raise DigestError(
+                    f"cannot serve the sample feeds on 127.0.0.1:{port}: {exc.strerror}"
+                ) from None
+            report = run_edition(settings, store, date, now(), on_step=print_step)
+    destination = report.sent.destination if report.sent else settings.outbox
+    console.print(
+        f"\nThe emails: {destination}/*.eml (open them with any mail client)."
+        f"\nThe web edition: run\n  .venv/bin/digest --config {context.config} preview"
+        f"\nthen open {settings.edition.site_url}/ in a browser "
+        f"(the archive is at {settings.edition.site_url}/archive/)."
+    )

@@ -1,0 +1,150 @@
+"""``digest feeds``: each feed's health; add, remove, check, import and export feeds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import click
+from rich.table import Table
+
+from ..config import is_http_url
+from ..errors import FeedError
+from ..health import Condition, classify
+from ..models import FeedSource, FeedState, Origin, Section
+from ..opml import read_opml, write_opml
+from ..pipeline import check_feed
+from ._app import Context, console, main, now, pass_context, plural, when
+
+_SECTION_CHOICE = click.Choice([section.value for section in Section])
+
+
+@main.group(invoke_without_command=True)
+@click.pass_context
+def feeds(ctx: click.Context) -> None:
+    """Each feed's health, failing and stale feeds first; add, remove, check, import, export.
+
+    Feeds come from the configuration file and from 'digest feeds add'.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    context = ctx.find_object(Context)
+    assert context is not None
+    with context.store() as store:
+        states = store.feed_states()
+    moment = now()
+    conditions = {feed.url: classify(feed, moment) for feed in states}
+    table = Table("Feed", "Section", "Status", "Fails", "Items", "Last success", "Avg ms", "Error")
+    for feed in sorted(
+        states, key=lambda feed: (conditions[feed.url], -feed.consecutive_failures, feed.name)
+    ):
+        table.add_row(
+            feed.name,
+            feed.source.section,
+            _status_text(feed, conditions[feed.url]),
+            str(feed.consecutive_failures),
+            str(feed.stored_items),
+            when(feed.last_success),
+            f"{feed.mean_response_ms:.0f}" if feed.mean_response_ms is not None else "",
+            feed.last_error or "",
+        )
+    console.print(table)
+
+
+def _status_text(feed: FeedState, condition: Condition) -> str:
+    match condition:
+        case Condition.INACTIVE:
+            return "inactive"
+        case Condition.GONE:
+            return "[red]gone (410)[/red]"
+        case Condition.FAILING:
+            retry = f", retry {when(feed.next_attempt)}" if feed.next_attempt else ""
+            return f"[red]failing ({feed.last_status or 'no response'}){retry}[/red]"
+        case Condition.NEVER_FETCHED:
+            return "never fetched"
+        case Condition.STALE:
+            return "[yellow]stale[/yellow]"
+        case Condition.OK:
+            return f"ok ({feed.last_status})"
+
+
+@feeds.command("add")
+@click.argument("url")
+@click.option("--section", type=_SECTION_CHOICE, required=True, help="Where its stories go.")
+@click.option("--name", default="", help="The outlet's name (default: the host).")
+@click.option(
+    "--weight",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="How much its stories count.",
+)
+@pass_context
+def feeds_add(context: Context, url: str, section: str, name: str, weight: float) -> None:
+    """Add the feed at URL."""
+    url = url.strip()
+    if not is_http_url(url):
+        raise FeedError(url, "expected an http(s) URL")
+    source = FeedSource(name.strip() or urlsplit(url).netloc, url, Section(section), weight)
+    with context.store() as store:
+        added = store.add_feed(source)
+    console.print(f"Added {source.name} ({source.url})." if added else f"{url} is already a feed.")
+
+
+@feeds.command("remove")
+@click.argument("url")
+@pass_context
+def feeds_remove(context: Context, url: str) -> None:
+    """Remove the feed at URL (one added with 'digest feeds add')."""
+    with context.store() as store:
+        origin = store.remove_feed(url.strip())
+    if origin is None:
+        raise FeedError(url, "not a feed (see 'digest feeds')")
+    if origin is Origin.CONFIG:
+        raise FeedError(url, f"listed in {context.config}: remove it there")
+    console.print(f"Removed {url.strip()}.")
+
+
+@feeds.command("check")
+@click.argument("url")
+@pass_context
+def feeds_check(context: Context, url: str) -> None:
+    """Fetch the feed at URL once and show what it holds (nothing is stored)."""
+    check = check_feed(context.settings, url, now())
+    result = check.result
+    console.print(f"{url}: HTTP {result.status or '-'} in {result.elapsed * 1000:.0f} ms")
+    if result.moved_to:
+        console.print(f"  permanently moved to {result.moved_to}")
+    if not result.ok or result.body is None:
+        raise FeedError(url, result.error or "no body")
+    console.print(
+        f"  {len(result.body):,} bytes, {result.content_type or 'no Content-Type'}, "
+        f"{len(check.items)} items"
+    )
+    if not check.items:
+        hint = f"; the page links to: {', '.join(check.alternates)}" if check.alternates else ""
+        raise FeedError(url, f"no entries found: not a feed, or an empty one{hint}")
+    console.print(f"  newest item {when(max(item.published for item in check.items))}")
+    for item in check.items[:5]:
+        console.print(f"  - {item.title}")
+
+
+@feeds.command("import")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option("--section", type=_SECTION_CHOICE, help="For feeds the file does not place.")
+@pass_context
+def feeds_import(context: Context, file: Path, section: str | None) -> None:
+    """Add every feed of an OPML file (one bad entry imports nothing)."""
+    sources = read_opml(file, Section(section) if section else None)
+    with context.store() as store:
+        added = sum(store.add_feed(source) for source in sources)
+    console.print(f"Imported {plural(added, 'new feed')} of {len(sources)}.")
+
+
+@feeds.command("export")
+@pass_context
+def feeds_export(context: Context) -> None:
+    """Write every active feed as OPML to standard output."""
+    with context.store() as store:
+        sources = store.feed_sources()
+    click.echo(write_opml(sources, context.settings.edition.title), nl=False)

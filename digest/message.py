@@ -1,0 +1,216 @@
+"""A subscriber's message: the edition made theirs, rendered, with the headers it needs.
+
+``make_email`` is the one place that decides what a subscriber's email contains (their
+watchlist first, their links, both parts, the list headers); sending, the web edition and
+the benchmark all call it. ``compose`` and ``to_bytes`` turn it into the bytes on the wire.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from email.errors import HeaderParseError
+from email.header import decode_header, make_header
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime, parseaddr
+
+from jinja2 import Environment
+
+from .models import Digest, Email, Story, Subscriber
+from .render import make_environment, render_digest
+from .site import Site
+
+_NEWLINES = re.compile(r"[\r\n\x00]+")
+
+
+@dataclass(frozen=True, slots=True)
+class DkimKey:
+    """A DKIM signing key for the sender's domain."""
+
+    selector: str
+    domain: str
+    private_key: bytes
+
+
+@dataclass(frozen=True)
+class Publisher:
+    """Who sends the edition and what every message of it carries besides the stories."""
+
+    site: Site
+    #: The From address: "Market Digest <digest@example.com>".
+    sender: str
+    title: str
+    #: The sender's postal address, printed in every message's footer (CAN-SPAM).
+    postal_address: str
+    environment: Environment
+    dkim: DkimKey | None = None
+
+    @property
+    def list_id(self) -> str:
+        return list_id(self.title, self.sender)
+
+
+def make_publisher(
+    site: Site, sender: str, title: str, postal_address: str, dkim: DkimKey | None = None
+) -> Publisher:
+    return Publisher(site, sender, title, postal_address, make_environment(), dkim)
+
+
+def personalise(digest: Digest, watchlist: Sequence[str]) -> tuple[tuple[Story, ...], Digest]:
+    """The stories about ``watchlist`` symbols, and the edition without them.
+
+    They lead that subscriber's email as "Your watchlist" instead of standing twice in it.
+    """
+    watched = {symbol.upper() for symbol in watchlist}
+    if not watched:
+        return (), digest
+
+    def about(story: Story) -> bool:
+        return bool(watched & set(story.tickers))
+
+    stories = [*digest.top, *(story for _, section in digest.sections for story in section)]
+    picked = tuple(story for story in stories if about(story))
+    rest = Digest(
+        digest.date,
+        digest.title,
+        digest.tagline,
+        digest.window_start,
+        digest.window_end,
+        tuple(story for story in digest.top if not about(story)),
+        tuple(
+            (section, kept)
+            for section, stories_in in digest.sections
+            if (kept := tuple(story for story in stories_in if not about(story)))
+        ),
+    )
+    return picked, rest
+
+
+def make_email(
+    digest: Digest,
+    publisher: Publisher,
+    subscriber: Subscriber | None = None,
+    *,
+    personal_links: bool = True,
+    message_id: str | None = None,
+) -> Email:
+    """``digest`` as ``subscriber`` gets it, or as the public web page shows it (None).
+
+    ``personal_links`` False keeps the subscriber's watchlist but gives the public links,
+    for a page whose reader has not proved who they are.
+    """
+    watched, rest = personalise(digest, subscriber.watchlist if subscriber else ())
+    recipient = subscriber.email if subscriber else ""
+    site = publisher.site
+    acting_for = recipient if (subscriber and personal_links) else None
+    links = site.links(digest.date, acting_for)
+    rendered = render_digest(
+        rest,
+        links,
+        subscriber.name if subscriber and acting_for else "",
+        publisher.environment,
+        postal_address=publisher.postal_address,
+        watchlist=watched,
+    )
+    headers: tuple[tuple[str, str], ...] = ()
+    if acting_for is not None:
+        headers = unsubscribe_headers(
+            links.unsubscribe,
+            site.unsubscribe_mailto(publisher.sender, acting_for),
+            publisher.list_id,
+        )
+    return Email(
+        recipient=recipient,
+        subject=rendered.subject,
+        html=rendered.html,
+        text=rendered.text,
+        message_id=message_id or make_message_id(digest.date, recipient, publisher.sender),
+        headers=headers,
+    )
+
+
+def make_message_id(date: dt.date, email: str, sender: str) -> str:
+    """Stable for one edition and one recipient, so a resend is recognisable."""
+    domain = parseaddr(sender)[1].rpartition("@")[2] or "localhost"
+    token = hashlib.sha256(f"{date.isoformat()}\0{email.lower()}".encode()).hexdigest()[:20]
+    return f"<digest.{date:%Y%m%d}.{token}@{domain}>"
+
+
+def list_id(title: str, sender: str) -> str:
+    domain = parseaddr(sender)[1].rpartition("@")[2] or "localhost"
+    slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-") or "digest"
+    return f"{_one_line(title)} <{slug}.{domain}>"
+
+
+def unsubscribe_headers(url: str, mailto: str, list_identifier: str) -> tuple[tuple[str, str], ...]:
+    """List-Id and one-click unsubscribe (RFC 2369 and RFC 8058), web and mail both."""
+    return (
+        ("List-Id", list_identifier),
+        ("List-Unsubscribe", f"<{url}>, <{mailto}>"),
+        ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+    )
+
+
+def _one_line(text: str) -> str:
+    """No feed text may add a header line: every newline goes, encoded or not.
+
+    RFC 2047 encoded words are decoded first, so "=?utf-8?q?=0D=0A?=" loses its newline
+    too (Python's own header folding does not guard against it: CVE-2024-6923).
+    """
+    if "=?" in text:
+        try:
+            text = str(make_header(decode_header(text)))
+        except (HeaderParseError, LookupError, UnicodeError, ValueError):
+            text = text.replace("=?", "= ?")  # not valid encoded words: keep them inert
+    return _NEWLINES.sub(" ", text).strip()
+
+
+def compose(email: Email, sender: str, now: dt.datetime) -> EmailMessage:
+    """A multipart/alternative message with the headers mail providers require."""
+    message = EmailMessage(policy=SMTP)
+    message["From"] = _one_line(sender)
+    message["To"] = email.recipient
+    message["Subject"] = _one_line(email.subject)
+    message["Date"] = format_datetime(now.astimezone(dt.UTC))
+    message["Message-ID"] = email.message_id
+    for name, value in email.headers:
+        message[name] = _one_line(value)
+    message.set_content(email.text, cte="quoted-printable")
+    message.add_alternative(email.html, subtype="html", cte="quoted-printable")
+    return message
+
+
+#: Headers the DKIM signature covers: the ones a forger would want to change.
+DKIM_HEADERS = (
+    b"From",
+    b"To",
+    b"Subject",
+    b"Date",
+    b"Message-ID",
+    b"List-Id",
+    b"List-Unsubscribe",
+    b"List-Unsubscribe-Post",
+    b"MIME-Version",
+    b"Content-Type",
+)
+
+
+def to_bytes(message: EmailMessage, dkim_key: DkimKey | None = None) -> bytes:
+    """The message as sent on the wire, DKIM-signed when a key is given."""
+    raw = message.as_bytes(policy=SMTP)
+    if dkim_key is None:
+        return raw
+    import dkim
+
+    signature = dkim.sign(
+        raw,
+        dkim_key.selector.encode(),
+        dkim_key.domain.encode(),
+        dkim_key.private_key,
+        include_headers=list(DKIM_HEADERS),
+    )
+    return bytes(signature) + raw

@@ -1,0 +1,91 @@
+"""The items table: each feed's articles, one row per feed and key."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from sqlalchemy import Connection, bindparam, select
+
+from ..models import Item, Section
+from . import schema as s
+from ._database import Database, naive_utc
+
+
+def save_items(c: Connection, feed_id: int, items: Sequence[Item], now: dt.datetime) -> int:
+    """Insert new items and refresh known ones in the caller's transaction; return new ones."""
+    if not items:
+        return 0
+    unique = {item.key: item for item in items}
+    existing = {
+        row.key: row.id
+        for row in c.execute(
+            select(s.items.c.key, s.items.c.id).where(
+                s.items.c.feed_id == feed_id, s.items.c.key.in_(list(unique))
+            )
+        )
+    }
+    updates = []
+    inserts = []
+    for item in unique.values():
+        values = {
+            "title": item.title,
+            "link": item.link,
+            "summary_text": item.summary_text,
+            "summary_html": item.summary_html,
+            "published": naive_utc(item.published),
+        }
+        if item.key in existing:
+            updates.append({"row_id": existing[item.key], **values})
+        else:
+            inserts.append(
+                {"feed_id": feed_id, "key": item.key, "first_seen": naive_utc(now), **values}
+            )
+    if updates:
+        c.execute(s.items.update().where(s.items.c.id == bindparam("row_id")), updates)
+    if inserts:
+        c.execute(s.items.insert(), inserts)
+    return len(inserts)
+
+
+class ItemStore(Database):
+    def items_between(self, start: dt.datetime, end: dt.datetime) -> list[Item]:
+        """Items of active feeds published in ``[start, end)``, one per link."""
+        query = (
+            select(
+                s.items,
+                s.feeds.c.url,
+                s.feeds.c.name,
+                s.feeds.c.section,
+                s.feeds.c.weight,
+                s.feeds.c.is_primary,
+            )
+            .join(s.feeds, s.items.c.feed_id == s.feeds.c.id)
+            .where(
+                s.feeds.c.active,
+                s.items.c.published >= naive_utc(start),
+                s.items.c.published < naive_utc(end),
+            )
+            .order_by(s.items.c.published, s.items.c.id)
+        )
+        with self.begin() as c:
+            rows = c.execute(query).all()
+        by_link: dict[str, Item] = {}
+        for row in rows:
+            by_link.setdefault(
+                row.link,
+                Item(
+                    feed_url=row.url,
+                    source_name=row.name,
+                    section=Section(row.section),
+                    weight=row.weight,
+                    primary=row.is_primary,
+                    key=row.key,
+                    title=row.title,
+                    link=row.link,
+                    summary_text=row.summary_text,
+                    summary_html=row.summary_html,
+                    published=row.published.replace(tzinfo=dt.UTC),
+                ),
+            )
+        return list(by_link.values())
