@@ -27,6 +27,8 @@ from sqlalchemy import (
     text,
 )
 
+from .errors import StoreError
+
 metadata = MetaData()
 
 meta = Table(
@@ -179,8 +181,19 @@ def schema_version(connection: Connection) -> int:
 
 
 def migrate(connection: Connection) -> int:
-    """Apply pending migrations in the caller's transaction; return the new version."""
+    """Apply pending migrations in the caller's transaction; return the new version.
+
+    A database that a newer market-digest has migrated further is refused before anything
+    is written, since this code cannot know what the later migrations changed.
+    """
     current = schema_version(connection)
+    if current > len(MIGRATIONS):
+        url = connection.engine.url.render_as_string(hide_password=True)
+        raise StoreError(
+            f"{url}: the database is at schema version {current} but this market-digest knows "
+            f"versions up to {len(MIGRATIONS)}; upgrade market-digest (pip install -U "
+            "market-digest) or point DIGEST_DB at another database"
+        )
     for version, step in enumerate(MIGRATIONS[current:], start=current + 1):
         step(connection)
         if version == 1:
