@@ -1,7 +1,7 @@
 """Databases made by earlier market-digests are upgraded; one made by a later one is refused.
 
 The old databases are built with raw SQL in the exact shape each version's code created
-(``git log -p --follow digest/schema.py``), with rows as SQLAlchemy wrote them on SQLite.
+(``git log -p --follow digest/store/schema.py``), with rows as SQLAlchemy wrote them on SQLite.
 """
 
 from __future__ import annotations
@@ -16,11 +16,12 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import inspect
 
-from digest import schema
 from digest.cli import main
+from digest.codec import encode_edition
 from digest.errors import StoreError
+from digest.health import decide
 from digest.models import Digest, FeedSource, FetchResult, Item, Section, Story, Subscriber
-from digest.store import Store, digest_to_json
+from digest.store import Store, schema
 
 from .conftest import write_config
 from .factories import BASE, make_item
@@ -168,7 +169,7 @@ EDITION = Digest(
 
 def _old_payload(digest: Digest) -> str:
     """The store's own payload, without the keys later versions added to it."""
-    raw = digest_to_json(digest)
+    raw = json.loads(encode_edition(digest))
     stories = [*raw["top"], *(story for _, stories in raw["sections"] for story in stories)]
     for story in stories:
         del story["tickers"], story["earlier_outlets"]
@@ -345,7 +346,7 @@ def test_a_version_1_database_with_data_is_upgraded(tmp_path: Path) -> None:
         # The old rows, through the store.
         assert store.feed_sources() == [FeedSource("Wire", WIRE, Section.STOCKS, 1.5, False)]
         assert store.feed_sources(FETCHED) == store.feed_sources()  # no backoff pending
-        wire, old = sorted(store.feed_health(), key=lambda health: health.url != WIRE)
+        wire, old = sorted(store.feed_states(), key=lambda health: health.url != WIRE)
         assert (wire.name, wire.section, wire.active, wire.origin) == (
             "Wire",
             "stocks",
@@ -378,12 +379,13 @@ def test_a_version_1_database_with_data_is_upgraded(tmp_path: Path) -> None:
         # The upgraded database works: the configured feed keeps its history and becomes a
         # primary source, fetch statistics start from the defaults, a watchlist can be set.
         store.sync_feeds([FeedSource("Wire", WIRE, Section.STOCKS, 1.5, primary=True)])
-        (wire,) = [health for health in store.feed_health() if health.url == WIRE]
+        (wire,) = [health for health in store.feed_states() if health.url == WIRE]
         assert wire.stored_items == 2 and wire.last_success == FETCHED
         assert [source.primary for source in store.feed_sources()] == [True]
         result = FetchResult(store.feed_sources()[0], 200, body=b"x", elapsed=0.25)
-        assert store.record_fetch(result, [], BASE) == 0
-        (wire,) = [health for health in store.feed_health() if health.url == WIRE]
+        update = decide(result, 0, wire, BASE)
+        assert store.save_fetch(WIRE, update, [], BASE) == 0
+        (wire,) = [health for health in store.feed_states() if health.url == WIRE]
         assert wire.mean_response_ms == 250.0
         added = store.add_subscriber(Subscriber("ann@example.com", watchlist=("NVDA",)), BASE)
         assert added is False
@@ -408,7 +410,7 @@ def test_each_older_version_is_upgraded_keeping_what_it_wrote(tmp_path: Path, ve
     try:
         assert _version(store) == len(schema.MIGRATIONS)
         _assert_current_shape(store)
-        health = {row.url: row for row in store.feed_health()}
+        health = {row.url: row for row in store.feed_states()}
         assert health[WIRE].mean_response_ms == (120.0 if version >= 2 else None)
         assert health[WIRE].stored_items == 2 and health[OLD].stored_items == 1
         watchlists = [person.watchlist for person in store.subscribers()]

@@ -27,7 +27,7 @@ from sqlalchemy import (
     text,
 )
 
-from .errors import StoreError
+from ..errors import StoreError
 
 metadata = MetaData()
 
