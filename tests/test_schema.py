@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import inspect
+from sqlalchemy import Connection, inspect
 
 from digest.cli import main
 from digest.codec import encode_edition
@@ -488,3 +488,27 @@ def test_the_cli_reports_a_newer_database_in_one_line(
     assert result.output.splitlines() == [f"Error: {_refusal(url, version)}"]
     assert "Traceback" not in result.output and "ann@example.com" not in result.output
     assert _dump(path) == dump
+
+
+def test_a_failed_migration_leaves_the_database_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'digest.db'}"
+    Store(url).close()
+
+    def half_done(connection: Connection) -> None:
+        connection.exec_driver_sql("ALTER TABLE feeds ADD COLUMN doomed INTEGER")
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(schema, "MIGRATIONS", [*schema.MIGRATIONS, half_done])
+    with pytest.raises(RuntimeError, match="disk full"):
+        Store(url)
+    monkeypatch.undo()
+    store = Store(url)
+    try:
+        with store.engine.connect() as connection:
+            assert schema.schema_version(connection) == len(schema.MIGRATIONS)
+            columns = {row[1] for row in connection.exec_driver_sql("PRAGMA table_info(feeds)")}
+        assert "doomed" not in columns
+    finally:
+        store.close()

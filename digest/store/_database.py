@@ -31,6 +31,9 @@ def aware(moment: dt.datetime | None) -> dt.datetime | None:
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+    # The driver would otherwise commit on its own before DDL, leaving a migration half
+    # applied after a failure: transactions are begun explicitly instead (see _sqlite_begin).
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
@@ -39,10 +42,15 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None
     cursor.close()
 
 
+def _sqlite_begin(connection: Connection) -> None:
+    connection.exec_driver_sql("BEGIN")
+
+
 def make_engine(url: str) -> Engine:
     engine = create_engine(url)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
     return engine
 
 
@@ -58,10 +66,17 @@ class Database:
         self.url = url
         try:
             self.engine = make_engine(url)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"{url}: cannot open the database: {reason(exc)}") from None
+        try:
             with self.engine.begin() as connection:
                 schema.migrate(connection)
         except SQLAlchemyError as exc:
+            self.engine.dispose()
             raise StoreError(f"{url}: cannot open the database: {reason(exc)}") from None
+        except BaseException:
+            self.engine.dispose()
+            raise
 
     def close(self) -> None:
         self.engine.dispose()
