@@ -31,8 +31,9 @@ def aware(moment: dt.datetime | None) -> dt.datetime | None:
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
-    # The driver would otherwise commit on its own before DDL, leaving a migration half
-    # applied after a failure: transactions are begun explicitly instead (see _sqlite_begin).
+    # The driver opens a transaction only before INSERT, UPDATE or DELETE, so a migration's
+    # ALTER TABLE ran outside it and survived a rollback: transactions are begun explicitly
+    # instead (_sqlite_begin), with the driver's own handling off.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
