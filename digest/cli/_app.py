@@ -2,6 +2,8 @@
 
 Each command parses its options, calls the library and prints a short result. A
 ``DigestError`` becomes one line on stderr and exit status 1, never a traceback.
+Commands import the library where they run it, so ``digest --help`` and a mistyped
+option answer at once instead of after loading the network, database and email stacks.
 """
 
 from __future__ import annotations
@@ -10,15 +12,17 @@ import datetime as dt
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from rich.console import Console
 
 from ..config import DEFAULT_CONFIG, Settings, load_settings
 from ..errors import DigestError
-from ..pipeline import open_store, today
-from ..store import Store
+from ..window import edition_date as date_in
+
+if TYPE_CHECKING:
+    from ..store import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
 console = Console(highlight=False, soft_wrap=True)
@@ -50,6 +54,8 @@ class Context:
     @contextmanager
     def store(self) -> Iterator[Store]:
         """The store, with the configured feeds synced into it."""
+        from ..pipeline import open_store
+
         store = open_store(self.settings)
         try:
             yield store
@@ -71,7 +77,7 @@ def date_option(function: F) -> F:
 
 
 def edition_date(context: Context, raw: dt.datetime | None) -> dt.date:
-    return raw.date() if raw is not None else today(context.settings, now())
+    return raw.date() if raw is not None else date_in(now(), context.settings.edition.timezone)
 
 
 def when(moment: dt.datetime | None) -> str:

@@ -8,13 +8,9 @@ from urllib.parse import urlsplit
 
 import click
 
-from ..demo import SAMPLES_EDITION_END, serve_samples
 from ..errors import DigestError
-from ..pipeline import build_edition, fetch_feeds, run_edition, send_edition, today
-from ..subscribers import read_subscribers
 from ..window import edition_window
 from ._app import Context, console, date_option, edition_date, main, now, pass_context
-from .output import print_build, print_fetch, print_send, print_step
 
 
 @main.command()
@@ -23,6 +19,9 @@ from .output import print_build, print_fetch, print_send, print_step
 @pass_context
 def run(context: Context, date: dt.datetime | None, dry_run: bool) -> None:
     """Fetch every feed, build the edition and send it."""
+    from ..pipeline import run_edition
+    from .output import print_step
+
     with context.store() as store:
         report = run_edition(
             context.settings,
@@ -40,6 +39,9 @@ def run(context: Context, date: dt.datetime | None, dry_run: bool) -> None:
 @pass_context
 def fetch(context: Context) -> None:
     """Fetch every feed and store new items."""
+    from ..pipeline import fetch_feeds
+    from .output import print_fetch
+
     with context.store() as store:
         print_fetch(fetch_feeds(context.settings, store, now()))
 
@@ -49,6 +51,9 @@ def fetch(context: Context) -> None:
 @pass_context
 def build(context: Context, date: dt.datetime | None) -> None:
     """Build the edition from stored items."""
+    from ..pipeline import build_edition
+    from .output import print_build
+
     with context.store() as store:
         print_build(build_edition(context.settings, store, edition_date(context, date)))
 
@@ -58,6 +63,9 @@ def build(context: Context, date: dt.datetime | None) -> None:
 @pass_context
 def send(context: Context, date: dt.datetime | None) -> None:
     """Send the built edition to every active subscriber who has not had it."""
+    from ..pipeline import send_edition
+    from .output import print_send
+
     with context.store() as store:
         print_send(send_edition(context.settings, store, edition_date(context, date), now()))
 
@@ -116,10 +124,15 @@ def demo(context: Context) -> None:
     Serves the sample feeds on 127.0.0.1 (dated as if fresh), imports the sample
     subscribers, then fetches, builds and sends today's edition into the outbox.
     """
+    from ..demo import SAMPLES_EDITION_END, serve_samples
+    from ..pipeline import run_edition
+    from ..subscribers import read_subscribers
+    from .output import print_step
+
     settings = context.settings
     samples = settings.config_path.resolve().parent
     port = urlsplit(settings.feeds[0].url).port or 80
-    date = today(settings, now())
+    date = edition_date(context, None)
     end = edition_window(date, settings.edition.send_at, settings.edition.timezone)[1]
     with context.store() as store:
         people = read_subscribers(samples / "subscribers.csv")

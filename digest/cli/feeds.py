@@ -12,8 +12,6 @@ from ..config import is_http_url
 from ..errors import FeedError
 from ..health import Condition, classify
 from ..models import FeedSource, FeedState, Origin, Section
-from ..opml import read_opml, write_opml
-from ..pipeline import check_feed
 from ._app import Context, console, main, now, pass_context, plural, when
 
 _SECTION_CHOICE = click.Choice([section.value for section in Section])
@@ -110,6 +108,8 @@ def feeds_remove(context: Context, url: str) -> None:
 @pass_context
 def feeds_check(context: Context, url: str) -> None:
     """Fetch the feed at URL once and show what it holds (nothing is stored)."""
+    from ..pipeline import check_feed
+
     check = check_feed(context.settings, url, now())
     result = check.result
     console.print(f"{url}: HTTP {result.status or '-'} in {result.elapsed * 1000:.0f} ms")
@@ -135,6 +135,8 @@ def feeds_check(context: Context, url: str) -> None:
 @pass_context
 def feeds_import(context: Context, file: Path, section: str | None) -> None:
     """Add every feed of an OPML file (one bad entry imports nothing)."""
+    from ..opml import read_opml
+
     sources = read_opml(file, Section(section) if section else None)
     with context.store() as store:
         added = sum(store.add_feed(source) for source in sources)
@@ -145,6 +147,8 @@ def feeds_import(context: Context, file: Path, section: str | None) -> None:
 @pass_context
 def feeds_export(context: Context) -> None:
     """Write every active feed as OPML to standard output."""
+    from ..opml import write_opml
+
     with context.store() as store:
         sources = store.feed_sources()
     click.echo(write_opml(sources, context.settings.edition.title), nl=False)

@@ -7,6 +7,8 @@ from ..models import Digest
 from ..pipeline import FeedReport, SendReport, Step
 from ._app import console, when
 
+# Imported by the commands that run the pipeline, never at start-up.
+
 
 def print_fetch(reports: list[FeedReport] | tuple[FeedReport, ...]) -> None:
     postponed = [report for report in reports if report.postponed_until is not None]
