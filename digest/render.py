@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,7 +22,9 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from .models import Digest, Story
 from .site import Links
 
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+#: Inside the package (digest/templates links to the top-level templates/), so an installed
+#: wheel finds them as well as a checkout does.
+TEMPLATES_DIR = Path(str(files("digest") / "templates"))
 #: Longest subject line before it is cut; most clients show about this much.
 SUBJECT_LIMIT = 110
 #: Gmail clips an HTML part past 102 KB; this leaves room for the transfer encoding.

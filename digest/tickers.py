@@ -11,9 +11,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from importlib.resources import files
 from pathlib import Path
 
-SYMBOLS_FILE = Path(__file__).resolve().parent / "data" / "symbols.txt"
+SYMBOLS_FILE = Path(str(files("digest") / "data" / "symbols.txt"))
 
 #: Symbols that are also words or common abbreviations: a bare upper-case "NOW" or "ICE" in a
 #: headline is far more often the word than the company, so these need a stronger signal.
