@@ -33,9 +33,11 @@ import datetime as dt
 import json
 
 import digest
-from digest.models import Item, Section
+from digest.message import make_email, make_publisher
+from digest.models import Item, Section, Subscriber
 from digest.rank import build_digest
-from digest.render import Links, make_environment, render_digest
+from digest.site import Site
+from digest.store import Store
 from digest.tickers import find_tickers
 
 now = dt.datetime(2026, 11, 24, 6, 0, tzinfo=dt.UTC)
@@ -62,16 +64,20 @@ edition = build_digest(
     window=(now - dt.timedelta(hours=24), now + dt.timedelta(hours=1)),
     max_stories=10,
 )
-links = Links(
-    site_url="https://digest.example.com",
-    unsubscribe="https://digest.example.com/unsubscribe",
-    view_in_browser="https://digest.example.com/archive/2026-11-24",
+store = Store("sqlite://")
+store.save_edition(edition, now)
+publisher = make_publisher(
+    Site("https://digest.example.com", "a signing key"),
+    "Market Digest <digest@example.com>",
+    "Market Digest",
+    "1 Example Street, Springfield",
 )
-rendered = render_digest(edition, links, environment=make_environment())
+reader = Subscriber("ann@example.com", "Ann", watchlist=("NVDA",))
+email = make_email(store.load_edition(now.date()), publisher, reader)
 print(json.dumps({{
     "digest": digest.__file__,
-    "html": rendered.html,
-    "text": rendered.text,
+    "html": email.html,
+    "text": email.text,
     "tickers": find_tickers("Nvidia shares jump"),
 }}))
 """
@@ -150,6 +156,7 @@ def test_installed_wheel_renders_an_edition_and_finds_tickers(installed: Install
     assert TITLE in out["html"]
     assert TITLE in out["text"]
     assert "Revenue beat estimates." in out["text"]
+    assert "YOUR WATCHLIST" in out["text"]  # the subscriber's own edition, NVDA first
     assert "NVDA" in out["tickers"]
 
 
