@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 import click
 
 from ..errors import DigestError
+from ..site import ARCHIVE_PATH
 from ..window import edition_window
 from ._app import Context, console, date_option, edition_date, main, now, pass_context
 
@@ -153,5 +154,5 @@ def demo(context: Context) -> None:
         f"\nThe emails: {destination}/*.eml (open them with any mail client)."
         f"\nThe web edition: run\n  .venv/bin/digest --config {context.config} preview"
         f"\nthen open {settings.edition.site_url}/ in a browser "
-        f"(the archive is at {settings.edition.site_url}/archive/)."
+        f"(the archive is at {settings.edition.site_url}{ARCHIVE_PATH})."
     )
