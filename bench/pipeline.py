@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from digest.models import Email, FeedSource, Item, Section
+from digest.outbox import outbox_server
 from digest.parse import parse_feed
 from digest.rank import build_digest
 from digest.render import Links, make_environment, render_digest
@@ -26,7 +27,6 @@ from digest.send import (
     Mailer,
     compose,
     make_message_id,
-    outbox_server,
     to_bytes,
     unsubscribe_headers,
 )

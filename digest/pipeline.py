@@ -15,6 +15,7 @@ from .config import Settings
 from .errors import ConfigError, EditionError, MessageRefusedError
 from .fetch import FetchPolicy, fetch_all, make_user_agent
 from .models import Delivery, Digest, Email, FetchResult
+from .outbox import outbox_server
 from .parse import parse_feed
 from .rank import HISTORY, build_digest, edition_window, personalise
 from .render import Links, make_environment, render_digest
@@ -25,7 +26,6 @@ from .send import (
     list_id,
     make_message_id,
     make_token,
-    outbox_server,
     to_bytes,
     unsubscribe_headers,
     unsubscribe_mailto,

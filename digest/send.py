@@ -12,29 +12,21 @@ import contextlib
 import datetime as dt
 import hashlib
 import hmac
-import os
 import re
 import smtplib
-import socket
 import ssl
-from collections.abc import Iterator
 from dataclasses import dataclass
 from email.errors import HeaderParseError
 from email.header import decode_header, make_header
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, parseaddr
-from pathlib import Path
-from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
-
-from aiosmtpd.controller import Controller
 
 from .errors import AddressError, MessageRefusedError, SendError
 from .models import Email
 
 _NEWLINES = re.compile(r"[\r\n\x00]+")
-_UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9@._+-]")
 
 
 # -- addresses and links ------------------------------------------------------------------
@@ -208,50 +200,6 @@ def _smtp_reason(exc: BaseException) -> str:
     if isinstance(exc, OSError):
         return exc.strerror or str(exc) or type(exc).__name__
     return str(exc) or type(exc).__name__
-
-
-# -- embedded SMTP server -------------------------------------------------------------------
-
-
-class _OutboxHandler:
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        content = envelope.original_content or envelope.content
-        for recipient in envelope.rcpt_tos:
-            name = _UNSAFE_FILENAME.sub("_", recipient) + ".eml"
-            write_atomically(self.directory / name, content)
-        return "250 Message accepted for delivery"
-
-
-def write_atomically(path: Path, content: bytes) -> None:
-    """Write ``path`` so that a reader sees the old file or the whole new one."""
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    partial.write_bytes(content)
-    os.replace(partial, path)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@contextlib.contextmanager
-def outbox_server(directory: Path) -> Iterator[str]:
-    """Run an SMTP server on 127.0.0.1 that writes messages into ``directory``.
-
-    Yields the ``smtp://`` URL to send to.
-    """
-    port = _free_port()
-    controller = Controller(_OutboxHandler(directory), hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield f"smtp://127.0.0.1:{port}"
-    finally:
-        controller.stop()
 
 
 def unsubscribe_mailto(sender: str, key: str, email: str) -> str:
