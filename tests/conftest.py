@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
+
+from digest.outbox import LoopbackController
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "samples"
@@ -152,15 +153,13 @@ class Inbox:
                 )
                 return "250 OK"
 
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+        self.controller = LoopbackController(Handler())
         self.controller.start()
+        self.port = self.controller.port
 
     @property
     def url(self) -> str:
-        return f"smtp://127.0.0.1:{self.port}"
+        return self.controller.url
 
     def parsed(self) -> dict[str, Message]:
         """Each received message by its first recipient."""
@@ -230,6 +229,15 @@ class DemoEdition:
 
 
 def free_port() -> int:
+    """A port that was free a moment ago: only for a server in another process.
+
+    A server in this process binds port 0 itself and reports the port it got (see
+    ``FeedServer``, ``Inbox``, ``serve_app``). The demo cannot: it runs in a child process
+    and serves the sample feeds on the port their URLs in the config name, and those URLs
+    are the feeds' identity in the store, so the port has to be in the config before the
+    child starts. Should another process take it in between, the demo fails saying so
+    ("cannot serve the sample feeds on 127.0.0.1:PORT"), not quietly.
+    """
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
@@ -267,14 +275,15 @@ def demo_edition(tmp_path_factory: pytest.TempPathFactory) -> DemoEdition:
 
 @contextlib.contextmanager
 def serve_app(app: Any) -> Iterator[int]:
-    """Run an ASGI app with uvicorn on 127.0.0.1; yields its port."""
+    """Run an ASGI app with uvicorn on 127.0.0.1, on a socket bound to port 0; yields its port."""
     import time
 
     import uvicorn
 
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = int(listener.getsockname()[1])
+    server = uvicorn.Server(uvicorn.Config(app, log_level="error"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
     while not server.started and time.monotonic() < deadline:
@@ -284,6 +293,7 @@ def serve_app(app: Any) -> Iterator[int]:
     finally:
         server.should_exit = True
         thread.join(10)
+        listener.close()
 
 
 def invoke_cli(config: Path, *args: str) -> tuple[int, str]:

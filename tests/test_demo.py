@@ -4,21 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
-import socket
 from email import message_from_bytes
 from email.policy import default as default_policy
 from pathlib import Path
 
 from digest.demo import shift_dates
 
-from .conftest import SAMPLES
+from .conftest import SAMPLES, free_port
 from .test_end_to_end import digest_command
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def test_demo_leaves_one_multipart_eml_per_sample_subscriber(tmp_path: Path) -> None:
