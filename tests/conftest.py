@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
 import socket
+import subprocess
+import sys
 import threading
+import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes
@@ -245,10 +249,7 @@ def free_port() -> int:
 
 @pytest.fixture(scope="session")
 def demo_edition(tmp_path_factory: pytest.TempPathFactory) -> DemoEdition:
-    import os
     import shutil
-    import subprocess
-    import sys
 
     root = tmp_path_factory.mktemp("demo")
     samples = root / "samples"
@@ -257,16 +258,7 @@ def demo_edition(tmp_path_factory: pytest.TempPathFactory) -> DemoEdition:
     text = (SAMPLES / "feeds.yaml").read_text(encoding="utf-8")
     config = samples / "feeds.yaml"
     config.write_text(text.replace("127.0.0.1:8024", f"127.0.0.1:{free_port()}"), encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
-    env["DIGEST_OUTBOX"] = str(root / "outbox")
-    result = subprocess.run(
-        [sys.executable, "-m", "digest", "--config", str(config), "demo"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
+    result = digest_process("demo", config=config, env={"DIGEST_OUTBOX": str(root / "outbox")})
     assert result.returncode == 0, result.stderr
     messages = tuple(sorted((root / "outbox").rglob("*.eml")))
     assert messages
@@ -306,3 +298,58 @@ def invoke_cli(config: Path, *args: str) -> tuple[int, str]:
         main, ["--config", str(config), *args], env={"DIGEST_DB": "", "COLUMNS": "250"}
     )
     return result.exit_code, result.output
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """What a run of the ``digest`` command left: exit status, standard output, standard error."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def digest_command(*args: str, config: Path, env: dict[str, str] | None = None) -> CommandResult:
+    """Run the ``digest`` command on ``config`` in this process, as a child process would.
+
+    The environment is the one ``digest_process`` gives a child: this process's without its
+    ``DIGEST_*`` variables, then ``env`` (``load_settings`` reads ``os.environ``). Stdout and
+    stderr are kept apart, and an exception that escapes the command is written to stderr as
+    the traceback Python would print, with exit status 1.
+    """
+    from click.testing import CliRunner
+
+    from digest.cli import main
+
+    # CliRunner sets these in os.environ for the run and restores it after; None unsets.
+    overrides: dict[str, str | None] = {
+        name: None for name in os.environ if name.startswith("DIGEST_")
+    }
+    overrides.update(env or {})
+    result = CliRunner().invoke(main, ["--config", str(config), *args], env=overrides)
+    stderr = result.stderr
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        stderr += "".join(traceback.format_exception(result.exception))
+    return CommandResult(result.exit_code, result.stdout, stderr)
+
+
+def digest_process(
+    *args: str,
+    config: Path,
+    env: dict[str, str] | None = None,
+    command: tuple[str, ...] = (sys.executable, "-m", "digest"),
+) -> CommandResult:
+    """Run the real ``digest`` command on ``config`` in a child process.
+
+    Its environment is this process's without the ``DIGEST_*`` variables, then ``env``.
+    """
+    clean = {name: value for name, value in os.environ.items() if not name.startswith("DIGEST_")}
+    result = subprocess.run(
+        [*command, "--config", str(config), *args],
+        capture_output=True,
+        text=True,
+        env={**clean, **(env or {})},
+        timeout=120,
+        check=False,
+    )
+    return CommandResult(result.returncode, result.stdout, result.stderr)

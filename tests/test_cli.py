@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import csv
 import io
+import shutil
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,8 +12,7 @@ import pytest
 
 from digest.cli import main
 
-from .conftest import invoke_cli, write_config
-from .test_end_to_end import digest_command
+from .conftest import digest_command, digest_process, invoke_cli, write_config
 
 FEED = {"name": "Wire", "url": "https://wire.example.com/rss", "section": "stocks", "weight": 1.0}
 
@@ -92,6 +93,20 @@ def test_user_errors_are_one_line_without_traceback(tmp_path: Path, config: Path
         assert "Traceback" not in result.stderr
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+
+
+def test_installed_command_reports_a_user_error_on_stderr_with_exit_status_1(
+    tmp_path: Path,
+) -> None:
+    # Once through the real entry point, in a process of its own: the exit status and
+    # the stderr that a shell sees, which the in-process runs above only stand in for.
+    script = shutil.which("digest", path=str(Path(sys.executable).parent))
+    assert script, f"no digest command beside {sys.executable}: run 'make setup'"
+    absent = tmp_path / "absent.yaml"
+    result = digest_process("feeds", config=absent, command=(script,))
+    assert result.returncode == 1, result.stderr
+    assert result.stdout == ""
+    assert result.stderr == f"Error: {absent}: no such file (pass --config PATH)\n"
 
 
 def test_feeds_lists_each_configured_feed(config: Path) -> None:
