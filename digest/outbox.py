@@ -1,22 +1,55 @@
-"""The embedded SMTP server: on 127.0.0.1, it files each message into ``outbox/``.
+"""The embedded SMTP server that fills ``outbox/``: aiosmtpd on 127.0.0.1.
 
-With no DIGEST_SMTP_URL, mail still goes through real SMTP, to this aiosmtpd server, which
-writes ``outbox/<edition date>/<recipient>.eml``.
+When ``DIGEST_SMTP_URL`` is not set, every message still goes through real SMTP, to this
+server, which writes each one to ``outbox/<edition date>/<recipient>.eml``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import re
 import socket
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
 
 _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9@._+-]")
+
+
+class LoopbackController(Controller):
+    """aiosmtpd's threaded ``Controller`` on 127.0.0.1, on a port the system picks.
+
+    The listening socket is bound to port 0 and handed to the server as it is, so no other
+    process can take the port between choosing and binding it. ``port`` is the port it got
+    once ``start()`` returns (``Controller`` connects to it there to check it is up).
+    """
+
+    def __init__(self, handler: Any, **kwargs: Any) -> None:
+        super().__init__(handler, hostname="127.0.0.1", port=0, **kwargs)
+
+    def _create_server(self) -> Awaitable[asyncio.AbstractServer]:
+        return self._serve_on_bound_socket()
+
+    async def _serve_on_bound_socket(self) -> asyncio.AbstractServer:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            listener.bind((self.hostname, 0))
+            self.port = int(listener.getsockname()[1])
+            return await self.loop.create_server(
+                self._factory_invoker, sock=listener, ssl=self.ssl_context
+            )
+        except BaseException:
+            listener.close()
+            raise
+
+    @property
+    def url(self) -> str:
+        """The ``smtp://`` URL to send to."""
+        return f"smtp://{self.hostname}:{self.port}"
 
 
 class _OutboxHandler:
@@ -39,22 +72,15 @@ def write_atomically(path: Path, content: bytes) -> None:
     os.replace(partial, path)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @contextlib.contextmanager
 def outbox_server(directory: Path) -> Iterator[str]:
     """Run an SMTP server on 127.0.0.1 that writes messages into ``directory``.
 
     Yields the ``smtp://`` URL to send to.
     """
-    port = _free_port()
-    controller = Controller(_OutboxHandler(directory), hostname="127.0.0.1", port=port)
+    controller = LoopbackController(_OutboxHandler(directory))
     controller.start()
     try:
-        yield f"smtp://127.0.0.1:{port}"
+        yield controller.url
     finally:
         controller.stop()

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
 import socket
+import subprocess
+import sys
 import threading
+import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes
@@ -16,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
+
+from digest.outbox import LoopbackController
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "samples"
@@ -152,15 +157,13 @@ class Inbox:
                 )
                 return "250 OK"
 
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+        self.controller = LoopbackController(Handler())
         self.controller.start()
+        self.port = self.controller.port
 
     @property
     def url(self) -> str:
-        return f"smtp://127.0.0.1:{self.port}"
+        return self.controller.url
 
     def parsed(self) -> dict[str, Message]:
         """Each received message by its first recipient."""
@@ -230,6 +233,15 @@ class DemoEdition:
 
 
 def free_port() -> int:
+    """A port that was free a moment ago: only for a server in another process.
+
+    A server in this process binds port 0 itself and reports the port it got (see
+    ``FeedServer``, ``Inbox``, ``serve_app``). The demo cannot: it runs in a child process
+    and serves the sample feeds on the port their URLs in the config name, and those URLs
+    are the feeds' identity in the store, so the port has to be in the config before the
+    child starts. Should another process take it in between, the demo fails saying so
+    ("cannot serve the sample feeds on 127.0.0.1:PORT"), not quietly.
+    """
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
@@ -237,10 +249,7 @@ def free_port() -> int:
 
 @pytest.fixture(scope="session")
 def demo_edition(tmp_path_factory: pytest.TempPathFactory) -> DemoEdition:
-    import os
     import shutil
-    import subprocess
-    import sys
 
     root = tmp_path_factory.mktemp("demo")
     samples = root / "samples"
@@ -249,16 +258,7 @@ def demo_edition(tmp_path_factory: pytest.TempPathFactory) -> DemoEdition:
     text = (SAMPLES / "feeds.yaml").read_text(encoding="utf-8")
     config = samples / "feeds.yaml"
     config.write_text(text.replace("127.0.0.1:8024", f"127.0.0.1:{free_port()}"), encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
-    env["DIGEST_OUTBOX"] = str(root / "outbox")
-    result = subprocess.run(
-        [sys.executable, "-m", "digest", "--config", str(config), "demo"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
+    result = digest_process("demo", config=config, env={"DIGEST_OUTBOX": str(root / "outbox")})
     assert result.returncode == 0, result.stderr
     messages = tuple(sorted((root / "outbox").rglob("*.eml")))
     assert messages
@@ -267,14 +267,15 @@ def demo_edition(tmp_path_factory: pytest.TempPathFactory) -> DemoEdition:
 
 @contextlib.contextmanager
 def serve_app(app: Any) -> Iterator[int]:
-    """Run an ASGI app with uvicorn on 127.0.0.1; yields its port."""
+    """Run an ASGI app with uvicorn on 127.0.0.1, on a socket bound to port 0; yields its port."""
     import time
 
     import uvicorn
 
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = int(listener.getsockname()[1])
+    server = uvicorn.Server(uvicorn.Config(app, log_level="error"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
     while not server.started and time.monotonic() < deadline:
@@ -284,6 +285,7 @@ def serve_app(app: Any) -> Iterator[int]:
     finally:
         server.should_exit = True
         thread.join(10)
+        listener.close()
 
 
 def invoke_cli(config: Path, *args: str) -> tuple[int, str]:
@@ -296,3 +298,58 @@ def invoke_cli(config: Path, *args: str) -> tuple[int, str]:
         main, ["--config", str(config), *args], env={"DIGEST_DB": "", "COLUMNS": "250"}
     )
     return result.exit_code, result.output
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """What a run of the ``digest`` command left: exit status, standard output, standard error."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def digest_command(*args: str, config: Path, env: dict[str, str] | None = None) -> CommandResult:
+    """Run the ``digest`` command on ``config`` in this process, as a child process would.
+
+    The environment is the one ``digest_process`` gives a child: this process's without its
+    ``DIGEST_*`` variables, then ``env`` (``load_settings`` reads ``os.environ``). Stdout and
+    stderr are kept apart, and an exception that escapes the command is written to stderr as
+    the traceback Python would print, with exit status 1.
+    """
+    from click.testing import CliRunner
+
+    from digest.cli import main
+
+    # CliRunner sets these in os.environ for the run and restores it after; None unsets.
+    overrides: dict[str, str | None] = {
+        name: None for name in os.environ if name.startswith("DIGEST_")
+    }
+    overrides.update(env or {})
+    result = CliRunner().invoke(main, ["--config", str(config), *args], env=overrides)
+    stderr = result.stderr
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        stderr += "".join(traceback.format_exception(result.exception))
+    return CommandResult(result.exit_code, result.stdout, stderr)
+
+
+def digest_process(
+    *args: str,
+    config: Path,
+    env: dict[str, str] | None = None,
+    command: tuple[str, ...] = (sys.executable, "-m", "digest"),
+) -> CommandResult:
+    """Run the real ``digest`` command on ``config`` in a child process.
+
+    Its environment is this process's without the ``DIGEST_*`` variables, then ``env``.
+    """
+    clean = {name: value for name, value in os.environ.items() if not name.startswith("DIGEST_")}
+    result = subprocess.run(
+        [*command, "--config", str(config), *args],
+        capture_output=True,
+        text=True,
+        env={**clean, **(env or {})},
+        timeout=120,
+        check=False,
+    )
+    return CommandResult(result.returncode, result.stdout, result.stderr)

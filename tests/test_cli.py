@@ -2,12 +2,17 @@ from __future__ import annotations
 
 import csv
 import io
+import shutil
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
+import click
 import pytest
 
-from .conftest import invoke_cli, write_config
-from .test_end_to_end import digest_command
+from digest.cli import main
+
+from .conftest import digest_command, digest_process, invoke_cli, write_config
 
 FEED = {"name": "Wire", "url": "https://wire.example.com/rss", "section": "stocks", "weight": 1.0}
 
@@ -90,35 +95,59 @@ def test_user_errors_are_one_line_without_traceback(tmp_path: Path, config: Path
         assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
 
 
+def test_installed_command_reports_a_user_error_on_stderr_with_exit_status_1(
+    tmp_path: Path,
+) -> None:
+    # Once through the real entry point, in a process of its own: the exit status and
+    # the stderr that a shell sees, which the in-process runs above only stand in for.
+    script = shutil.which("digest", path=str(Path(sys.executable).parent))
+    assert script, f"no digest command beside {sys.executable}: run 'make setup'"
+    absent = tmp_path / "absent.yaml"
+    result = digest_process("feeds", config=absent, command=(script,))
+    assert result.returncode == 1, result.stderr
+    assert result.stdout == ""
+    assert result.stderr == f"Error: {absent}: no such file (pass --config PATH)\n"
+
+
 def test_feeds_lists_each_configured_feed(config: Path) -> None:
     code, out = invoke(config, "feeds")
     assert code == 0 and "Wire" in out and "never fetched" in out
 
 
-def test_every_command_has_help(config: Path) -> None:
-    commands = [
-        [],
-        ["run"],
-        ["fetch"],
-        ["build"],
-        ["send"],
-        ["preview"],
-        ["demo"],
-        ["feeds"],
-        ["subscribers"],
-        ["serve"],
-        ["feeds", "add"],
-        ["feeds", "remove"],
-        ["feeds", "check"],
-        ["feeds", "import"],
-        ["feeds", "export"],
-        ["subscribers", "add"],
-        ["subscribers", "list"],
-        ["subscribers", "remove"],
-        ["subscribers", "import"],
-        ["subscribers", "export"],
-    ]
-    for command in commands:
-        code, out = invoke(config, *command, "--help")
-        assert code == 0 and "Usage:" in out, command
-        assert len(out.split("Usage:")[1].strip().splitlines()) > 1, command
+def _commands(
+    group: click.Group, path: tuple[str, ...] = ()
+) -> Iterator[tuple[tuple[str, ...], click.Command]]:
+    """Every command under ``group``, through its subgroups, with the words that name it."""
+    context = click.Context(group)
+    for name in group.list_commands(context):
+        command = group.get_command(context, name)
+        assert command is not None, name
+        yield (*path, name), command
+        if isinstance(command, click.Group):
+            yield from _commands(command, (*path, name))
+
+
+#: The whole command tree, read from the click group: a new command is covered as it is added.
+COMMANDS = [((), main), *_commands(main)]
+
+
+def test_the_command_tree_reaches_into_subgroups() -> None:
+    paths = {path for path, _ in COMMANDS}
+    assert {(), ("run",), ("demo",), ("feeds",), ("subscribers",)} <= paths
+    assert {("feeds", "import"), ("subscribers", "export")} <= paths
+
+
+@pytest.mark.parametrize(
+    ("path", "command"), COMMANDS, ids=[" ".join(path) or "digest" for path, _ in COMMANDS]
+)
+def test_every_command_has_help(
+    config: Path, path: tuple[str, ...], command: click.Command
+) -> None:
+    help_text = (command.help or "").split("\f")[0].strip()
+    assert help_text, f"{path}: no help text"
+    code, out = invoke(config, *path, "--help")
+    assert code == 0, out
+    assert out.startswith(f"Usage: main {' '.join(path)}".rstrip()), out
+    # Click rewraps the text to the terminal width (and drops its \b markers): compare words.
+    words = [word for word in help_text.split() if word != "\b"]
+    assert " ".join(words) in " ".join(out.split()), out

@@ -1,24 +1,20 @@
-"""`digest demo` on a copy of the bundled samples, on free ports."""
+"""`digest demo` on a copy of the bundled samples, on free ports.
+
+The demo runs as `make demo` runs it, in a process of its own: its feed server, SMTP server and
+threads start and stop with that process.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import shutil
-import socket
 from email import message_from_bytes
 from email.policy import default as default_policy
 from pathlib import Path
 
 from digest.demo import shift_dates
 
-from .conftest import SAMPLES
-from .test_end_to_end import digest_command
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from .conftest import SAMPLES, digest_process, free_port
 
 
 def test_demo_leaves_one_multipart_eml_per_sample_subscriber(tmp_path: Path) -> None:
@@ -30,7 +26,7 @@ def test_demo_leaves_one_multipart_eml_per_sample_subscriber(tmp_path: Path) -> 
         config.replace("127.0.0.1:8024", f"127.0.0.1:{free_port()}"), encoding="utf-8"
     )
     outbox = tmp_path / "outbox"
-    result = digest_command(
+    result = digest_process(
         "demo", config=samples / "feeds.yaml", env={"DIGEST_OUTBOX": str(outbox)}
     )
     assert result.returncode == 0, result.stderr
@@ -46,7 +42,7 @@ def test_demo_leaves_one_multipart_eml_per_sample_subscriber(tmp_path: Path) -> 
         html = message.get_body(("html",)).get_content()
         assert "covered by 3 outlets" in text and "covered by 3 outlets" in html
     # Run again: nobody gets the edition twice.
-    again = digest_command(
+    again = digest_process(
         "demo", config=samples / "feeds.yaml", env={"DIGEST_OUTBOX": str(outbox)}
     )
     assert again.returncode == 0, again.stderr

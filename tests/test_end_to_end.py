@@ -1,33 +1,18 @@
-"""`digest run` against the sample feeds on a real HTTP server and a real SMTP server."""
+"""`digest run` against the sample feeds on a real HTTP server and a real SMTP server.
+
+The commands run in this process (``digest_command``): the feeds, SMTP server and database
+are as real as they were in a child process, without a Python start-up per command.
+"""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from email import message_from_bytes
 from email.policy import default as default_policy
 from pathlib import Path
 
 import pytest
 
-from .conftest import SAMPLE_DATE, FeedServer, Inbox, Route
-
-
-def digest_command(
-    *args: str, config: Path, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    """Run the real ``digest`` command in a child process."""
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
-    full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "digest", "--config", str(config), *args],
-        capture_output=True,
-        text=True,
-        env=full_env,
-        timeout=120,
-        check=False,
-    )
+from .conftest import SAMPLE_DATE, FeedServer, Inbox, Route, digest_command
 
 
 @pytest.fixture

@@ -103,9 +103,12 @@ def test_opml_with_external_entities_is_not_expanded(config: Path, tmp_path: Pat
         'xmlUrl="https://x.example.com/rss"/></body></opml>',
         encoding="utf-8",
     )
-    invoke(config, "feeds", "import", str(opml))
-    _, out = invoke(config, "feeds", "export")
+    code, out = invoke(config, "feeds", "import", str(opml))
+    assert code == 1 and f"Error: {opml}: line 1: not valid OPML" in out, out
     assert "root:" not in out
+    code, out = invoke(config, "feeds", "export")
+    assert code == 0 and "root:" not in out
+    assert "x.example.com" not in out
 
 
 def test_broken_opml_names_the_line(config: Path, tmp_path: Path) -> None:

@@ -3,14 +3,12 @@ from __future__ import annotations
 import datetime as dt
 from email import message_from_bytes
 from email.policy import default as default_policy
-from pathlib import Path
 
 import pytest
 
 from digest.errors import AddressError, MessageRefusedError, SendError
 from digest.message import compose, list_id, make_message_id, to_bytes, unsubscribe_headers
 from digest.models import Email
-from digest.outbox import outbox_server
 from digest.send import Mailer
 from digest.site import make_token, read_token
 from digest.subscribers import normalize_address
@@ -117,18 +115,3 @@ def test_unreachable_server_names_it() -> None:
         Mailer("smtp://127.0.0.1:9", timeout=5).send(
             to_bytes(compose(make_email(), SENDER, NOW)), SENDER, "a@example.com"
         )
-
-
-def test_embedded_server_writes_one_eml_per_recipient(tmp_path: Path) -> None:
-    folder = tmp_path / "2026-11-24"
-    with outbox_server(folder) as url:
-        mailer = Mailer(url)
-        mailer.send(
-            to_bytes(compose(make_email("a@example.com"), SENDER, NOW)), SENDER, "a@example.com"
-        )
-        mailer.close()
-    (eml,) = folder.iterdir()
-    assert eml.name == "a@example.com.eml"
-    parsed = message_from_bytes(eml.read_bytes(), policy=default_policy)
-    assert parsed["To"] == "a@example.com"
-    assert not list(folder.glob(".*partial"))
