@@ -16,6 +16,7 @@ if typing.TYPE_CHECKING:
         EditionError,
         FeedError,
         MessageRefusedError,
+        PartialError,
         SendError,
         StoreError,
     )
@@ -44,6 +45,7 @@ _HOMES = {
     "EditionError": "errors",
     "FeedError": "errors",
     "MessageRefusedError": "errors",
+    "PartialError": "errors",
     "SendError": "errors",
     "StoreError": "errors",
     "Delivery": "models",
@@ -87,6 +89,7 @@ __all__ = [
     "FetchResult",
     "Item",
     "MessageRefusedError",
+    "PartialError",
     "Section",
     "SendError",
     "Settings",

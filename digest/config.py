@@ -23,6 +23,9 @@ from .models import FeedSource, Method, Section
 
 DEFAULT_CONFIG = Path("feeds.yaml")
 ENV_PREFIX = "DIGEST_"
+#: An edition with fewer stories than this is not sent: an almost empty email to every
+#: subscriber is worse than none, and it usually means the feeds were down.
+DEFAULT_MIN_STORIES = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +39,8 @@ class EditionSettings:
     sender: str
     site_url: str
     max_stories: int
+    #: Fewer stories than this and the edition is not sent (the feeds are likely down).
+    min_stories: int
     #: The sender's postal address, printed in every message's footer (CAN-SPAM).
     postal_address: str
     #: How stories are grouped: "light" (TF-IDF, the default) or "embedding" (optional extra).
@@ -68,6 +73,7 @@ _EDITION_KEYS = {
     "from",
     "site_url",
     "max_stories",
+    "min_stories",
     "postal_address",
     "clustering",
 }
@@ -163,7 +169,7 @@ def _string(where: str, key: str, value: Any) -> str:
 
 def _edition(where: str, raw: dict[str, Any]) -> EditionSettings:
     _reject_unknown(where, "edition.", raw, _EDITION_KEYS)
-    for key in sorted(_EDITION_KEYS - {"max_stories", "clustering"}):
+    for key in sorted(_EDITION_KEYS - {"max_stories", "min_stories", "clustering"}):
         if key not in raw:
             raise ConfigError(f"{where}: edition.{key}: missing")
 
@@ -194,9 +200,14 @@ def _edition(where: str, raw: dict[str, Any]) -> EditionSettings:
     if not is_http_url(site_url):
         raise ConfigError(f"{where}: edition.site_url: expected an http(s) URL, got {site_url!r}")
 
-    max_stories = raw.get("max_stories", 30)
-    if not isinstance(max_stories, int) or isinstance(max_stories, bool) or max_stories < 1:
-        raise ConfigError(f"{where}: edition.max_stories: expected a whole number above 0")
+    max_stories = _whole_number(where, "edition.max_stories", raw.get("max_stories", 30), 1)
+    min_stories = _whole_number(
+        where, "edition.min_stories", raw.get("min_stories", DEFAULT_MIN_STORIES), 0
+    )
+    if min_stories > max_stories:
+        raise ConfigError(
+            f"{where}: edition.min_stories: {min_stories} is more than max_stories ({max_stories})"
+        )
 
     clustering = str(raw.get("clustering", Method.LIGHT.value))
     if clustering not in {method.value for method in Method}:
@@ -211,9 +222,16 @@ def _edition(where: str, raw: dict[str, Any]) -> EditionSettings:
         sender=sender,
         site_url=site_url,
         max_stories=max_stories,
+        min_stories=min_stories,
         postal_address=_string(where, "edition.postal_address", raw["postal_address"]),
         clustering=Method(clustering),
     )
+
+
+def _whole_number(where: str, key: str, value: Any, least: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < least:
+        raise ConfigError(f"{where}: {key}: expected a whole number of at least {least}")
+    return value
 
 
 def _feeds(where: str, raw: Any) -> tuple[FeedSource, ...]:

@@ -9,8 +9,11 @@ about (a file and key, a feed URL, an address), so the CLI can print it as one l
     ├── FeedError                     a feed that cannot be fetched or parsed
     ├── StoreError                    the database cannot be opened or migrated
     ├── EditionError (LookupError)    no edition for a date, or nothing to build it from
-    └── SendError                     the SMTP server could not be reached or failed
-        └── MessageRefusedError       the server refused one message (others go on)
+    ├── SendError                     the SMTP server could not be reached or failed
+    │   └── MessageRefusedError       the server refused one message (others go on)
+    └── PartialError                  a run did its work, but some feeds or messages failed
+
+The CLI exits 1 for an error and 3 for ``PartialError`` (2 is click's, for bad usage).
 """
 
 from __future__ import annotations
@@ -51,3 +54,10 @@ class SendError(DigestError):
 
 class MessageRefusedError(SendError):
     """The SMTP server refused one message; the others can still be sent."""
+
+
+class PartialError(DigestError):
+    """A run finished, but some of its feeds or messages failed (each one was reported)."""
+
+    #: The command's exit status: scripts tell "partly done" from "nothing done" (1).
+    exit_code = 3

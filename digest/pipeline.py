@@ -9,15 +9,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from email.utils import parseaddr
 from urllib.parse import urlsplit
 
 from .config import Settings
 from .discover import discover_feeds
-from .errors import ConfigError, EditionError, MessageRefusedError
+from .errors import ConfigError, EditionError, FeedError, MessageRefusedError, StoreError
 from .fetch import FetchPolicy, fetch_all, make_user_agent
+from .floor import why_not_send
 from .health import decide, is_due
 from .message import (
     DkimKey,
@@ -104,16 +105,29 @@ def open_store(settings: Settings) -> Store:
 
 
 def fetch_feeds(
-    settings: Settings, store: Store, now: dt.datetime, policy: FetchPolicy | None = None
+    settings: Settings,
+    store: Store,
+    now: dt.datetime,
+    policy: FetchPolicy | None = None,
+    *,
+    force: bool = False,
+    only: Sequence[str] = (),
 ) -> list[FeedReport]:
     """Fetch every feed that is due, store new items and each feed's health.
 
     Feeds that are backing off after failures, or that a server asked to wait, are listed
-    with the time they are due again.
+    with the time they are due again; ``force`` fetches them all the same. ``only`` limits
+    the run to those feed URLs.
     """
     store.sync_feeds(settings.feeds)
     feeds = [feed for feed in store.feed_states() if feed.active and feed.gone_at is None]
-    due = {feed.url: feed for feed in feeds if is_due(feed, now)}
+    if only:
+        known = {feed.url for feed in feeds}
+        unknown = [url for url in only if url not in known]
+        if unknown:
+            raise FeedError(unknown[0], "not an active feed (see 'digest feeds')")
+        feeds = [feed for feed in feeds if feed.url in only]
+    due = {feed.url: feed for feed in feeds if force or is_due(feed, now)}
     postponed = [
         FeedReport(feed.name, feed.url, feed.last_status, 0, 0, None, feed.next_attempt)
         for feed in feeds
@@ -133,27 +147,43 @@ def fetch_feeds(
 def _store_result(
     store: Store, result: FetchResult, feed: FeedState, now: dt.datetime
 ) -> FeedReport:
-    items = []
-    if result.ok and result.body is not None:
-        items = parse_feed(result.body, result.source, now, result.content_type)
-    update = decide(result, len(items), feed, now)
-    new = store.save_fetch(feed.url, update, items, now)
+    """Parse and store one feed's fetch; whatever goes wrong stays with this feed."""
+    try:
+        items = []
+        if result.ok and result.body is not None:
+            items = parse_feed(result.body, result.source, now, result.content_type)
+        update = decide(result, len(items), feed, now)
+        new = store.save_fetch(feed.url, update, items, now)
+    except StoreError:
+        raise  # the database itself is in trouble: no other feed would fare better
+    except Exception as exc:  # a feed no rule foresaw: recorded on it, with backoff
+        result = replace(result, error=f"could not read or store it: {_describe(exc)}", body=None)
+        update = decide(result, 0, feed, now)
+        store.save_fetch(feed.url, update, [], now)
+        items, new = [], 0
     stored = len(items) if update.ok else 0
     return FeedReport(
         feed.name, feed.url, result.status, stored, new, result.error or update.last_error
     )
 
 
+def _describe(exc: BaseException) -> str:
+    """An unexpected error in one line: its type and the first line of its message."""
+    detail = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+
+
 def build_edition(settings: Settings, store: Store, date: dt.date) -> Digest:
     """Build and store the edition of ``date`` from stored items.
 
-    Once its sending has started an edition is frozen: building again returns it unchanged,
-    so every subscriber of one date gets the same stories.
+    Once its first message has gone out an edition is frozen: building again returns it
+    unchanged, so every subscriber of one date gets the same stories. Until then it is built
+    afresh, so an edition that was held back (too few stories) picks up the feeds' return.
     """
     # Clustering needs numpy and scipy; fetching and sending do not pay for them.
     from .rank import HISTORY, build_digest
 
-    if store.edition_is_planned(date):
+    if store.edition_is_sent(date):
         frozen = store.load_edition(date)
         if frozen is not None:
             return frozen
@@ -211,15 +241,27 @@ def _mail_destination(settings: Settings, date: dt.date) -> Iterator[tuple[str, 
         yield url, str(folder)
 
 
-def send_edition(settings: Settings, store: Store, date: dt.date, now: dt.datetime) -> SendReport:
+def send_edition(
+    settings: Settings, store: Store, date: dt.date, now: dt.datetime, *, force: bool = False
+) -> SendReport:
     """Send the stored edition of ``date`` to every active subscriber who has not had it.
 
-    Deliveries are planned in one transaction before the first message goes out and each is
-    marked as the server accepts it, so a crash loses nothing and a rerun sends only the rest.
+    An edition under the floor (too few stories, most feeds failing) is not sent unless
+    ``force``; once its first message is out, the rest always follow. Deliveries are planned
+    in one transaction before the first message goes out and each is marked as the server
+    answers, so a crash loses nothing and a rerun sends only the rest. A message that cannot
+    be made or is refused is recorded on its delivery; the others go on.
     """
     digest = store.load_edition(date)
     if digest is None:
         raise EditionError(f"no edition for {date}: run 'digest build --date {date}' first")
+    if not force and not store.edition_is_sent(date):
+        reason = why_not_send(digest.story_count, store.feed_states(), settings.edition.min_stories)
+        if reason is not None:
+            raise EditionError(
+                f"the edition of {date} was not sent: {reason}; "
+                "fix the feeds and run again, or send it anyway with --force"
+            )
     publisher = publisher_of(settings, store)
     store.plan_deliveries(date, lambda email: make_message_id(date, email, publisher.sender))
     pending = store.pending_deliveries(date)
@@ -230,10 +272,16 @@ def send_edition(settings: Settings, store: Store, date: dt.date, now: dt.dateti
         try:
             for delivery in pending:
                 recipient = delivery.subscriber.email
-                email = make_email(
-                    digest, publisher, delivery.subscriber, message_id=delivery.message_id
-                )
-                message = to_bytes(compose(email, publisher.sender, now), publisher.dkim)
+                try:
+                    email = make_email(
+                        digest, publisher, delivery.subscriber, message_id=delivery.message_id
+                    )
+                    message = to_bytes(compose(email, publisher.sender, now), publisher.dkim)
+                except Exception as exc:  # one subscriber's message, not the whole send
+                    error = f"{recipient}: the message could not be made: {_describe(exc)}"
+                    store.mark_delivery(date, recipient, now, error=error)
+                    deliveries.append(Delivery(recipient, date, False, error))
+                    continue
                 try:
                     mailer.send(message, publisher.sender, recipient)
                 except MessageRefusedError as exc:
@@ -258,9 +306,14 @@ def run_edition(
     now: dt.datetime,
     *,
     dry_run: bool = False,
+    force: bool = False,
+    refetch: bool = False,
     on_step: Callable[[Step], None] | None = None,
 ) -> EditionReport:
     """The daily job: fetch every due feed, build the edition of ``date``, send it.
+
+    ``force`` fetches feeds that are backing off too and sends an edition under the floor;
+    ``refetch`` only fetches them.
 
     ``on_step`` hears each step's report as soon as it is done, so a failure in a later
     step does not hide what the earlier ones did.
@@ -270,13 +323,13 @@ def run_edition(
         if on_step is not None:
             on_step(step)
 
-    fetched = tuple(fetch_feeds(settings, store, now))
+    fetched = tuple(fetch_feeds(settings, store, now, force=force or refetch))
     done(fetched)
     digest = build_edition(settings, store, date)
     done(digest)
     if dry_run:
         return EditionReport(fetched, digest, None, len(store.subscribers(active_only=True)))
-    sent = send_edition(settings, store, date, now)
+    sent = send_edition(settings, store, date, now, force=force)
     done(sent)
     return EditionReport(fetched, digest, sent)
 

@@ -4,6 +4,8 @@ import datetime as dt
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from digest.config import load_settings
 from digest.models import Subscriber
 from digest.schedule import FETCH_EVERY, edition_job, make_scheduler
@@ -28,12 +30,18 @@ def test_edition_job_fires_at_send_time_in_the_edition_time_zone(tmp_path: Path)
     store.close()
 
 
-def test_edition_job_sends_even_when_every_feed_is_down(tmp_path: Path, inbox: Inbox) -> None:
+def test_edition_job_sends_nothing_when_every_feed_is_down(
+    tmp_path: Path, inbox: Inbox, caplog: pytest.LogCaptureFixture
+) -> None:
     settings = load_settings(write_config(tmp_path, [FEED]), env={"DIGEST_SMTP_URL": inbox.url})
     store = Store(settings.db_url)
     store.add_subscriber(Subscriber("ann@example.com"), dt.datetime.now(dt.UTC))
     edition_job(settings, store)
     (health,) = store.feed_states()
     assert health.consecutive_failures == 1 and health.last_error
-    assert [rcpt for _, rcpts, _ in inbox.messages for rcpt in rcpts] == ["ann@example.com"]
+    assert inbox.messages == []
+    (error,) = [record for record in caplog.records if record.levelname == "ERROR"]
+    assert "fewer than edition.min_stories (3)" in error.getMessage()
+    date = dt.datetime.now(settings.edition.timezone).date()
+    assert not store.edition_is_sent(date)  # it is built again at the next run
     store.close()

@@ -369,7 +369,7 @@ def test_a_version_1_database_with_data_is_upgraded(tmp_path: Path) -> None:
         assert store.items_between(BASE - dt.timedelta(days=1), BASE) == WIRE_ITEMS
         assert store.edition_dates() == [EDITION_DATE]
         assert store.load_edition(EDITION_DATE) == EDITION
-        assert store.edition_is_planned(EDITION_DATE)
+        assert store.edition_is_sent(EDITION_DATE)
         assert store.delivery_counts(EDITION_DATE) == {"sent": 1, "failed": 1}
         assert [p.subscriber.email for p in store.pending_deliveries(EDITION_DATE)] == [
             "carol@example.com"

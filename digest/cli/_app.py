@@ -18,7 +18,7 @@ import click
 from rich.console import Console
 
 from ..config import DEFAULT_CONFIG, Settings, load_settings
-from ..errors import DigestError
+from ..errors import DigestError, PartialError
 from ..window import edition_date as date_in
 
 if TYPE_CHECKING:
@@ -28,12 +28,20 @@ F = TypeVar("F", bound=Callable[..., Any])
 console = Console(highlight=False, soft_wrap=True)
 
 
+class _Partial(click.ClickException):
+    """A run that did its work with some failures, each already reported."""
+
+    exit_code = PartialError.exit_code
+
+
 class _Group(click.Group):
     """Turns every DigestError into one clear line and a non-zero exit."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except PartialError as exc:
+            raise _Partial(str(exc)) from None
         except DigestError as exc:
             raise click.ClickException(str(exc)) from None
 

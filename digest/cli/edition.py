@@ -13,15 +13,22 @@ from ..site import ARCHIVE_PATH
 from ..window import edition_window
 from ._app import Context, console, date_option, edition_date, main, now, pass_context
 
+_FORCE_HELP = "Fetch feeds that are backing off too, and send even an edition under the floor."
+
 
 @main.command()
 @date_option
 @click.option("--dry-run", is_flag=True, help="Fetch and build, but send nothing.")
+@click.option("--force", is_flag=True, help=_FORCE_HELP)
 @pass_context
-def run(context: Context, date: dt.datetime | None, dry_run: bool) -> None:
-    """Fetch every feed, build the edition and send it."""
+def run(context: Context, date: dt.datetime | None, dry_run: bool, force: bool) -> None:
+    """Fetch every feed, build the edition and send it.
+
+    Exits 1 when nothing could be done (the edition under the floor is not sent), 3 when
+    the edition went out but some feeds or messages failed.
+    """
     from ..pipeline import run_edition
-    from .output import print_step
+    from .output import edition_problem, print_step
 
     with context.store() as store:
         report = run_edition(
@@ -30,21 +37,34 @@ def run(context: Context, date: dt.datetime | None, dry_run: bool) -> None:
             edition_date(context, date),
             now(),
             dry_run=dry_run,
+            force=force,
             on_step=print_step,
         )
     if report.sent is None:
         console.print(f"Dry run: would send to {report.would_send} active subscribers.")
+    problem = edition_problem(report)
+    if problem is not None:
+        raise problem
 
 
 @main.command()
+@click.argument("urls", metavar="[URL]...", nargs=-1)
+@click.option("--force", is_flag=True, help="Fetch feeds that are backing off too.")
 @pass_context
-def fetch(context: Context) -> None:
-    """Fetch every feed and store new items."""
+def fetch(context: Context, urls: tuple[str, ...], force: bool) -> None:
+    """Fetch every due feed (or only the feeds at URL...) and store new items.
+
+    Exits 1 when no feed could be fetched, 3 when some failed.
+    """
     from ..pipeline import fetch_feeds
-    from .output import print_fetch
+    from .output import fetch_problem, print_fetch
 
     with context.store() as store:
-        print_fetch(fetch_feeds(context.settings, store, now()))
+        reports = fetch_feeds(context.settings, store, now(), force=force, only=urls)
+    print_fetch(reports)
+    problem = fetch_problem(reports)
+    if problem is not None:
+        raise problem
 
 
 @main.command()
@@ -61,14 +81,25 @@ def build(context: Context, date: dt.datetime | None) -> None:
 
 @main.command()
 @date_option
+@click.option("--force", is_flag=True, help="Send even an edition under the floor.")
 @pass_context
-def send(context: Context, date: dt.datetime | None) -> None:
-    """Send the built edition to every active subscriber who has not had it."""
+def send(context: Context, date: dt.datetime | None, force: bool) -> None:
+    """Send the built edition to every active subscriber who has not had it.
+
+    An edition with fewer than edition.min_stories stories, or built while most feeds
+    were failing, is not sent without --force. Exits 3 when some messages were not sent.
+    """
     from ..pipeline import send_edition
-    from .output import print_send
+    from .output import print_send, send_problem
 
     with context.store() as store:
-        print_send(send_edition(context.settings, store, edition_date(context, date), now()))
+        report = send_edition(
+            context.settings, store, edition_date(context, date), now(), force=force
+        )
+    print_send(report)
+    problem = send_problem(report)
+    if problem is not None:
+        raise problem
 
 
 @main.command()
@@ -128,7 +159,7 @@ def demo(context: Context) -> None:
     from ..demo import SAMPLES_EDITION_END, serve_samples
     from ..pipeline import run_edition
     from ..subscribers import read_subscribers
-    from .output import print_step
+    from .output import edition_problem, print_step
 
     settings = context.settings
     samples = settings.config_path.resolve().parent
@@ -148,7 +179,12 @@ def demo(context: Context) -> None:
                 raise DigestError(
                     f"cannot serve the sample feeds on 127.0.0.1:{port}: {exc.strerror}"
                 ) from None
-            report = run_edition(settings, store, date, now(), on_step=print_step)
+            # The demo serves the samples itself: a feed backing off from an earlier run
+            # (samples not served then) is up now.
+            report = run_edition(settings, store, date, now(), refetch=True, on_step=print_step)
+    problem = edition_problem(report)
+    if problem is not None:
+        raise problem
     destination = report.sent.destination if report.sent else settings.outbox
     console.print(
         f"\nThe emails: {destination}/*.eml (open them with any mail client)."

@@ -1,16 +1,23 @@
-"""How the daily job's reports read in a terminal."""
+"""How the daily job's reports read in a terminal, and what its exit status says.
+
+Feed text (titles, names, servers' error lines) is printed as it is, never read as markup.
+"""
 
 from __future__ import annotations
 
-from ..errors import DigestError
+from collections.abc import Sequence
+
+from rich.markup import escape
+
+from ..errors import DigestError, PartialError
 from ..models import Digest
-from ..pipeline import FeedReport, SendReport, Step
-from ._app import console, when
+from ..pipeline import EditionReport, FeedReport, SendReport, Step
+from ._app import console, plural, when
 
 # Imported by the commands that run the pipeline, never at start-up.
 
 
-def print_fetch(reports: list[FeedReport] | tuple[FeedReport, ...]) -> None:
+def print_fetch(reports: Sequence[FeedReport]) -> None:
     postponed = [report for report in reports if report.postponed_until is not None]
     fetched = [report for report in reports if report.postponed_until is None]
     failed = [report for report in fetched if report.error]
@@ -20,10 +27,14 @@ def print_fetch(reports: list[FeedReport] | tuple[FeedReport, ...]) -> None:
         f"Fetched {len(fetched) - len(failed)}/{len(fetched)} feeds: {items} items, {new} new."
     )
     for report in failed:
-        console.print(f"  [red]failed[/red] {report.name} ({report.url}): {report.error}")
+        console.print(
+            f"  [red]failed[/red] {escape(report.name)} ({escape(report.url)}): "
+            f"{escape(report.error or '')}"
+        )
     for report in postponed:
         console.print(
-            f"  postponed {report.name} ({report.url}) until {when(report.postponed_until)}"
+            f"  postponed {escape(report.name)} ({escape(report.url)}) until "
+            f"{when(report.postponed_until)} (--force fetches it now)"
         )
 
 
@@ -37,16 +48,14 @@ def print_build(digest: Digest) -> None:
 
 
 def print_send(report: SendReport) -> None:
-    """The send's summary; refused messages make it an error (exit 1)."""
     console.print(
         f"Sent the edition of {report.date} to {report.sent} subscribers"
-        f" ({report.already_sent} had it already) via {report.destination}."
+        f" ({report.already_sent} had it already) via {escape(report.destination)}."
     )
     for delivery in report.deliveries:
         if not delivery.sent:
-            console.print(f"  [red]not sent[/red] {delivery.recipient}: {delivery.error}")
-    if report.failed:
-        raise DigestError(f"{report.failed} messages were refused; 'digest send' retries them")
+            reason = escape(delivery.error or "")
+            console.print(f"  [red]not sent[/red] {escape(delivery.recipient)}: {reason}")
 
 
 def print_step(step: Step) -> None:
@@ -57,3 +66,41 @@ def print_step(step: Step) -> None:
         print_send(step)
     else:
         print_fetch(step)
+
+
+def fetch_problem(reports: Sequence[FeedReport]) -> DigestError | None:
+    """What a fetch's exit status says: nothing fetched (1), some feeds failed (3), or None."""
+    fetched = [report for report in reports if report.postponed_until is None]
+    failed = [report for report in fetched if report.error]
+    if fetched and len(failed) == len(fetched):
+        return DigestError(f"no feed could be fetched ({plural(len(failed), 'failure')})")
+    if failed:
+        return PartialError(f"partial: {len(failed)} of {len(fetched)} feeds failed")
+    return None
+
+
+def send_problem(report: SendReport) -> DigestError | None:
+    """What a send's exit status says: every message refused (1), some (3), or None."""
+    if not report.failed:
+        return None
+    retry = "'digest send' retries them"
+    if not report.sent:
+        return DigestError(f"{plural(report.failed, 'message')} not sent; {retry}")
+    return PartialError(
+        f"partial: {report.failed} of {report.failed + report.sent} messages not sent; {retry}"
+    )
+
+
+def edition_problem(report: EditionReport) -> DigestError | None:
+    """The daily job's exit status: partial when any feed or message failed."""
+    problems = [fetch_problem(report.fetched)]
+    if report.sent is not None:
+        problems.append(send_problem(report.sent))
+    found = [problem for problem in problems if problem is not None]
+    if not found:
+        return None
+    if report.sent is not None and report.sent.sent:
+        # The edition went out: whatever failed on the way, the run is partly done.
+        said = (str(problem).removeprefix("partial: ") for problem in found)
+        return PartialError("partial: " + "; ".join(said))
+    return found[-1]

@@ -34,15 +34,22 @@ class EditionStore(Database):
                     .values(built_at=naive_utc(now), payload=payload)
                 )
 
-    def edition_is_planned(self, date: dt.date) -> bool:
-        """True once deliveries of ``date``'s edition have been planned (it is frozen then)."""
+    def edition_is_sent(self, date: dt.date) -> bool:
+        """True once a message of ``date``'s edition went out (it is frozen from then on)."""
+        return date in self.sent_dates(date)
+
+    def sent_dates(self, *dates: dt.date) -> set[dt.date]:
+        """The dates (of ``dates``, or of all editions) whose edition has gone out to someone."""
+        query = (
+            select(s.editions.c.date)
+            .select_from(s.deliveries.join(s.editions))
+            .where(s.deliveries.c.status == "sent")
+            .distinct()
+        )
+        if dates:
+            query = query.where(s.editions.c.date.in_(dates))
         with self.begin() as c:
-            found = c.execute(
-                select(func.count())
-                .select_from(s.deliveries.join(s.editions))
-                .where(s.editions.c.date == date)
-            ).scalar_one()
-            return bool(found)
+            return {row.date for row in c.execute(query)}
 
     def load_edition(self, date: dt.date) -> Digest | None:
         with self.begin() as c:
