@@ -95,23 +95,18 @@ def make_email(
     publisher: Publisher,
     subscriber: Subscriber | None = None,
     *,
-    personal_links: bool = True,
     message_id: str | None = None,
 ) -> Email:
-    """``digest`` as ``subscriber`` gets it, or as the public web page shows it (None).
-
-    ``personal_links`` False keeps the subscriber's watchlist but gives the public links,
-    for a page whose reader has not proved who they are.
-    """
+    """``digest`` as ``subscriber`` gets it, or as the public web page shows it (None)."""
     watched, rest = personalise(digest, subscriber.watchlist if subscriber else ())
     recipient = subscriber.email if subscriber else ""
     site = publisher.site
-    acting_for = recipient if (subscriber and personal_links) else None
+    acting_for = subscriber.email if subscriber else None
     links = site.links(digest.date, acting_for)
     rendered = render_digest(
         rest,
         links,
-        subscriber.name if subscriber and acting_for else "",
+        subscriber.name if subscriber else "",
         publisher.environment,
         postal_address=publisher.postal_address,
         watchlist=watched,

@@ -26,6 +26,13 @@ def edition_path(date: dt.date, text: bool = False) -> str:
     return f"{ARCHIVE_PATH}{date.isoformat()}{'.txt' if text else ''}"
 
 
+def is_published(date: dt.date, today: dt.date, sent: bool, story_count: int) -> bool:
+    """Whether the site shows the edition of ``date``: one that went out to its subscribers,
+    or today's while it has stories. A dry run or a build for another date is never public,
+    and neither is an empty edition nobody received."""
+    return sent or (date == today and story_count > 0)
+
+
 def sign(key: str, email: str) -> str:
     digest = hmac.new(key.encode(), email.lower().encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest[:18]).decode()

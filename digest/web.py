@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+from collections.abc import Callable
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -15,11 +16,19 @@ from starlette.routing import Route
 
 from .config import Settings
 from .message import make_email
-from .models import Subscriber
+from .models import Digest, Subscriber
 from .pipeline import publisher_of
 from .render import long_date
-from .site import ARCHIVE_PATH, FEED_PATH, PREFERENCES_PATH, UNSUBSCRIBE_PATH, edition_path
+from .site import (
+    ARCHIVE_PATH,
+    FEED_PATH,
+    PREFERENCES_PATH,
+    UNSUBSCRIBE_PATH,
+    edition_path,
+    is_published,
+)
 from .store import Store
+from .window import edition_date
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' https: data:; "
@@ -49,37 +58,51 @@ def _message(title: str, text: str, status: int = 200) -> HTMLResponse:
     )
 
 
-def make_app(settings: Settings, store: Store) -> Starlette:
-    """The ASGI app for ``settings``' site."""
+def make_app(
+    settings: Settings,
+    store: Store,
+    clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+) -> Starlette:
+    """The ASGI app for ``settings``' site; ``clock`` tells it what day it is."""
     publisher = publisher_of(settings, store)
     site = publisher.site
 
+    def published() -> list[tuple[dt.date, Digest]]:
+        """The editions the site shows, newest first: sent ones, and today's."""
+        today = edition_date(clock(), settings.edition.timezone)
+        sent = store.sent_dates()
+        shown = []
+        for date in store.edition_dates():
+            if date not in sent and date != today:
+                continue  # unpublished whatever it holds: no need to load it
+            digest = store.load_edition(date)
+            if digest is not None and is_published(date, today, date in sent, digest.story_count):
+                shown.append((date, digest))
+        return shown
+
     def edition_response(date: dt.date, request: Request) -> Response:
-        digest = store.load_edition(date)
+        digest = dict(published()).get(date)
         if digest is None:
             return _message("Not found", f"There is no edition for {date}.", 404)
-        # ?t=TOKEN (the links in the email) is that subscriber's own page, links and all;
-        # ?subscriber=EMAIL shows their edition (their watchlist first) without those links.
-        proven = site.reader(request.query_params.get("t", ""))
-        reader = proven or request.query_params.get("subscriber", "")
-        person = store.subscriber(reader) if reader else None
-        if proven and person is None:
-            person = Subscriber(proven)
-        page = make_email(digest, publisher, person, personal_links=bool(proven))
+        # ?t=TOKEN, from the links in the email, is that subscriber's own page: their
+        # watchlist first and their links. Without it the page is the public one.
+        reader = site.reader(request.query_params.get("t", ""))
+        person = (store.subscriber(reader) or Subscriber(reader)) if reader else None
+        page = make_email(digest, publisher, person)
         if request.url.path.endswith(".txt"):
             return PlainTextResponse(page.text, headers=_SECURITY_HEADERS)
         return _page(page.html)
 
     async def latest(request: Request) -> Response:
-        dates = store.edition_dates()
-        if not dates:
-            return _message("No edition yet", "Run <code>digest build</code> first.", 404)
-        return edition_response(dates[0], request)
+        shown = published()
+        if not shown:
+            return _message("No edition yet", "The first edition is on its way.", 404)
+        return edition_response(shown[0][0], request)
 
     async def archive_index(request: Request) -> Response:
         rows = "".join(
             f"<li><a href='{edition_path(date)}'>{long_date(date)}</a></li>"
-            for date in store.edition_dates()
+            for date, _ in published()
         )
         return _message(f"{settings.edition.title}: archive", f"<ul>{rows}</ul>")
 
@@ -135,13 +158,10 @@ def make_app(settings: Settings, store: Store) -> Starlette:
         )
 
     async def atom_feed(request: Request) -> Response:
-        dates = store.edition_dates()[:30]
-        updated = dates[0] if dates else dt.date(1970, 1, 1)
+        shown = published()[:30]
+        updated = shown[0][0] if shown else dt.date(1970, 1, 1)
         entries = []
-        for date in dates:
-            digest = store.load_edition(date)
-            if digest is None:
-                continue
+        for date, digest in shown:
             lead = digest.top[0].lead.title if digest.top else "No stories"
             entries.append(
                 "<entry>"

@@ -45,6 +45,7 @@ def site(tmp_path: Path) -> Iterator[Site]:
     items = [
         make_item("Fed holds rates <steady>", "Wire", weight=1.3),
         make_item("Fed holds rates steady as expected", "Street"),
+        make_item("Nvidia beats estimates as data-centre sales jump", "Street", hours_ago=3),
     ]
     digest = build_digest(
         items,
@@ -55,7 +56,10 @@ def site(tmp_path: Path) -> Iterator[Site]:
         window=(BASE - dt.timedelta(hours=24), BASE),
     )
     store.save_edition(digest, BASE)
-    store.add_subscriber(Subscriber("ann@example.com"), BASE)
+    store.add_subscriber(Subscriber("ann@example.com", watchlist=("NVDA",)), BASE)
+    # Sent to its subscriber: a published edition, shown whatever the day.
+    store.plan_deliveries(DATE, lambda email: f"<{email}>")
+    store.mark_delivery(DATE, "ann@example.com", BASE)
     with serve_app(make_app(settings, store)) as port:
         yield Site(settings, store, port)
     store.close()
@@ -105,9 +109,20 @@ def test_personal_links_only_with_a_token(site: Site) -> None:
     key = make_site(site.settings, site.store).key
     token = make_token(key, "ann@example.com")
     _, _, personal = site.get(f"/archive/2026-11-24?t={token}")
-    _, _, by_address = site.get("/archive/2026-11-24?subscriber=ann%40example.com")
+    _, _, public = site.get("/archive/2026-11-24")
     assert f"/unsubscribe?t={token}" in personal
-    assert "/unsubscribe?t=" not in by_address
+    assert "/unsubscribe?t=" not in public
+
+
+def test_an_address_in_the_query_shows_nothing_of_that_subscriber(site: Site) -> None:
+    # ?subscriber= once showed anyone's watchlist and told whether they were subscribed.
+    public = site.get("/archive/2026-11-24")[2]
+    key = make_site(site.settings, site.store).key
+    own = site.get(f"/archive/2026-11-24?t={make_token(key, 'ann@example.com')}")[2]
+    assert "Your watchlist" in own and "Your watchlist" not in public  # ann watches NVDA
+    for query in ("subscriber=ann%40example.com", "subscriber=nobody%40example.com"):
+        status, _, page = site.get(f"/archive/2026-11-24?{query}")
+        assert status == 200 and page == public
 
 
 def test_editions_are_an_atom_feed(site: Site) -> None:
@@ -120,3 +135,39 @@ def test_editions_are_an_atom_feed(site: Site) -> None:
     (entry,) = feed.findall("a:entry", ns)
     assert entry.find("a:link", ns).get("href").endswith("/archive/2026-11-24")  # type: ignore[union-attr]
     assert "Fed holds rates <steady>" in entry.find("a:summary", ns).text  # type: ignore[union-attr, operator]
+
+
+def test_only_published_editions_are_shown(tmp_path: Path) -> None:
+    # A dry run for Christmas, an empty build for today, and today's real edition, unsent.
+    feed = {"name": "Wire", "url": "https://wire.example.com/rss", "section": "stocks"}
+    settings = load_settings(write_config(tmp_path, [feed]), env={})
+    store = Store(settings.db_url)
+    today = dt.date(2026, 11, 24)
+    window = (BASE - dt.timedelta(hours=24), BASE)
+
+    def edition(date: dt.date, titles: list[str]) -> None:
+        items = [make_item(title, "Wire") for title in titles]
+        digest = build_digest(
+            items, date=date, title="Market Digest", tagline="Daily", max_stories=30, window=window
+        )
+        store.save_edition(digest, BASE)
+
+    edition(dt.date(2026, 12, 25), ["Christmas rally lifts stocks"])
+    edition(dt.date(2026, 11, 23), [])
+    edition(today, [])
+    clock = lambda: dt.datetime(2026, 11, 24, 15, 0, tzinfo=dt.UTC)  # noqa: E731
+    try:
+        with serve_app(make_app(settings, store, clock)) as port:
+            site = Site(settings, store, port)
+            assert site.get("/")[0] == 404  # today's is empty: nothing to show yet
+            assert site.get("/archive/2026-12-25")[0] == 404
+            assert site.get("/archive/2026-11-23")[0] == 404
+            assert "/archive/2026-" not in site.get("/archive/")[2]
+            assert "<entry>" not in site.get("/feed.xml")[2]
+            edition(today, ["Nvidia beats estimates"])
+            status, _, home = site.get("/")
+            assert status == 200 and "Nvidia beats estimates" in home
+            assert site.get("/archive/")[2].count("/archive/2026-") == 1
+            assert site.get("/feed.xml")[2].count("<entry>") == 1
+    finally:
+        store.close()
