@@ -19,7 +19,7 @@ from .discover import discover_feeds
 from .errors import ConfigError, EditionError, FeedError, MessageRefusedError, StoreError
 from .fetch import FetchPolicy, fetch_all, make_user_agent
 from .floor import why_not_send
-from .health import decide, is_due
+from .health import EMPTY_ERROR, decide, is_due
 from .message import (
     DkimKey,
     Publisher,
@@ -342,6 +342,16 @@ class FeedCheck:
     items: tuple[Item, ...]
     #: Feeds the page links to, when it was a page rather than a feed.
     alternates: tuple[str, ...] = ()
+
+    @property
+    def problem(self) -> str | None:
+        """Why this URL is not a usable feed, or None."""
+        if not self.result.ok or self.result.body is None:
+            return self.result.error or "no body"
+        if not self.items:
+            hint = f"; the page links to: {', '.join(self.alternates)}" if self.alternates else ""
+            return f"{EMPTY_ERROR}{hint}"
+        return None
 
 
 def check_feed(settings: Settings, url: str, now: dt.datetime) -> FeedCheck:

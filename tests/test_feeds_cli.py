@@ -24,17 +24,10 @@ def config(tmp_path: Path) -> Path:
 invoke = invoke_cli
 
 
-def test_add_list_export_and_remove(config: Path) -> None:
-    code, out = invoke(
-        config,
-        "feeds",
-        "add",
-        "https://coins.example.com/feed",
-        "--section",
-        "crypto",
-        "--name",
-        "Coins",
-    )
+def test_add_list_export_and_remove(config: Path, feed_server: FeedServer) -> None:
+    feed_server.routes["/coins"] = Route(RSS)
+    coins = feed_server.url("/coins")
+    code, out = invoke(config, "feeds", "add", coins, "--section", "crypto", "--name", "Coins")
     assert code == 0 and "Added Coins" in out
     code, out = invoke(config, "feeds")
     assert code == 0 and "Coins" in out and "Wire" in out
@@ -42,12 +35,52 @@ def test_add_list_export_and_remove(config: Path) -> None:
     outlines = etree.fromstring(out.encode()).findall(".//outline")
     assert {(o.get("xmlUrl"), o.get("category")) for o in outlines} == {
         (CONFIGURED, "stocks"),
-        ("https://coins.example.com/feed", "crypto"),
+        (coins, "crypto"),
     }
-    code, out = invoke(config, "feeds", "remove", "https://coins.example.com/feed")
+    code, out = invoke(config, "feeds", "remove", coins)
     assert code == 0
     code, out = invoke(config, "feeds", "export")
-    assert "coins.example.com" not in out
+    assert coins not in out
+
+
+@pytest.mark.parametrize(
+    ("route", "reason"),
+    [
+        (
+            Route(
+                b"<!DOCTYPE html><html><body><h1>Markets</h1></body></html>",
+                headers={"Content-Type": "text/html"},
+            ),
+            "not added: no entries found: not a feed, or an empty one",
+        ),
+        (Route(b"missing", status=404), "not added: HTTP 404"),
+    ],
+)
+def test_add_refuses_what_is_not_a_feed(
+    config: Path, feed_server: FeedServer, route: Route, reason: str
+) -> None:
+    feed_server.routes["/page"] = route
+    url = feed_server.url("/page")
+    code, out = invoke(config, "feeds", "add", url, "--section", "stocks")
+    assert code == 1 and f"Error: {url}: {reason}" in out
+    assert url not in invoke(config, "feeds", "export")[1]
+
+
+def test_add_refuses_a_loopback_feed_like_check_does(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    feed = {"name": "Wire", "url": CONFIGURED, "section": "stocks"}
+    config = write_config(tmp_path, [feed])
+    config.write_text(
+        config.read_text().replace("allow_private_hosts: true", "allow_private_hosts: false")
+    )
+    feed_server.routes["/coins"] = Route(RSS)
+    url = feed_server.url("/coins")
+    checked = invoke(config, "feeds", "check", url)
+    added = invoke(config, "feeds", "add", url, "--section", "crypto")
+    assert checked[0] == added[0] == 1
+    assert "127.0.0.1" in added[1] and "not added" in added[1]
+    assert url not in invoke(config, "feeds", "export")[1]
 
 
 def test_configured_feed_is_removed_in_the_config_only(config: Path) -> None:

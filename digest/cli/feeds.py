@@ -79,10 +79,15 @@ def _status_text(feed: FeedState, condition: Condition) -> str:
 )
 @pass_context
 def feeds_add(context: Context, url: str, section: str, name: str, weight: float) -> None:
-    """Add the feed at URL."""
+    """Add the feed at URL, once it has been fetched and read as a feed."""
+    from ..pipeline import check_feed
+
     url = url.strip()
     if not is_http_url(url):
         raise FeedError(url, "expected an http(s) URL")
+    problem = check_feed(context.settings, url, now()).problem
+    if problem is not None:
+        raise FeedError(url, f"not added: {problem}")
     source = FeedSource(name.strip() or urlsplit(url).netloc, url, Section(section), weight)
     with context.store() as store:
         added = store.add_feed(source)
