@@ -14,10 +14,11 @@ from pathlib import Path
 
 from digest.demo import shift_dates
 
-from .conftest import SAMPLES, digest_process, free_port
+from .conftest import SAMPLES, digest_command, digest_process, free_port
 
 
-def test_demo_leaves_one_multipart_eml_per_sample_subscriber(tmp_path: Path) -> None:
+def copy_samples(tmp_path: Path) -> Path:
+    """The bundled samples in ``tmp_path``, their feeds on a free port; the config's path."""
     samples = tmp_path / "samples"
     shutil.copytree(SAMPLES / "feeds", samples / "feeds")
     shutil.copy(SAMPLES / "subscribers.csv", samples)
@@ -25,6 +26,22 @@ def test_demo_leaves_one_multipart_eml_per_sample_subscriber(tmp_path: Path) -> 
     (samples / "feeds.yaml").write_text(
         config.replace("127.0.0.1:8024", f"127.0.0.1:{free_port()}"), encoding="utf-8"
     )
+    return samples / "feeds.yaml"
+
+
+def test_demo_after_a_failed_fetch_fetches_the_samples_anyway(tmp_path: Path) -> None:
+    config = copy_samples(tmp_path)
+    failed = digest_command("fetch", config=config)  # nothing serves the samples yet
+    assert failed.returncode == 1 and "Fetched 0/9 feeds" in failed.stdout
+    outbox = tmp_path / "outbox"
+    result = digest_process("demo", config=config, env={"DIGEST_OUTBOX": str(outbox)})
+    assert result.returncode == 0, result.stderr
+    assert "Fetched 9/9 feeds" in result.stdout
+    assert len(list(outbox.rglob("*.eml"))) == 4
+
+
+def test_demo_leaves_one_multipart_eml_per_sample_subscriber(tmp_path: Path) -> None:
+    samples = copy_samples(tmp_path).parent
     outbox = tmp_path / "outbox"
     result = digest_process(
         "demo", config=samples / "feeds.yaml", env={"DIGEST_OUTBOX": str(outbox)}
