@@ -72,7 +72,8 @@ def date_option(function: F) -> F:
         "--date",
         "date",
         type=click.DateTime(formats=["%Y-%m-%d"]),
-        help="Edition date, YYYY-MM-DD (default: today in the edition's time zone).",
+        metavar="YYYY-MM-DD",
+        help="Edition date (default: today in the edition's time zone).",
     )(function)
 
 
