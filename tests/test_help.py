@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import click
@@ -41,3 +42,33 @@ def test_a_date_in_another_form_is_a_usage_error(config: Path) -> None:
     result = digest_command("build", "--date", "11/24/2026", config=config)
     assert result.returncode == 2
     assert "Invalid value for '--date'" in result.stderr
+
+
+def _variables_read_by_the_settings() -> set[str]:
+    """Every DIGEST_* name ``digest/config.py`` reads, as written there."""
+    source = (Path(__file__).resolve().parent.parent / "digest" / "config.py").read_text(
+        encoding="utf-8"
+    )
+    spelled = set(re.findall(r"\bDIGEST_([A-Z][A-Z_]*[A-Z])\b", source))
+    prefixed = set(re.findall(r"\{ENV_PREFIX\}([A-Z][A-Z_]*[A-Z])\b", source))
+    return {f"DIGEST_{name}" for name in spelled | prefixed}
+
+
+def test_help_lists_every_digest_variable_one_line_each(config: Path) -> None:
+    variables = _variables_read_by_the_settings()
+    assert {
+        "DIGEST_DB",
+        "DIGEST_OUTBOX",
+        "DIGEST_SMTP_URL",
+        "DIGEST_SECRET_KEY",
+        "DIGEST_DKIM_KEY",
+        "DIGEST_DKIM_SELECTOR",
+    } <= variables
+    result = digest_command("--help", config=config, env={"COLUMNS": "80"})
+    assert result.returncode == 0, result.stderr
+    lines = [line.strip() for line in result.stdout.splitlines()]
+    for name in sorted(variables):
+        described = [line for line in lines if line.split(" ", 1)[0] == name]
+        assert len(described) == 1, f"{name} is not on a line of its own in digest --help"
+        assert len(described[0].split()) > 3, f"{name} has no description"
+    assert all(len(line) <= 80 for line in result.stdout.splitlines())

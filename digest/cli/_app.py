@@ -89,7 +89,24 @@ def plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
-@click.group(cls=_Group)
+ENVIRONMENT_HELP = """\b
+Environment (secrets go here, never in the YAML file):
+  DIGEST_DB             database URL (default: digest.db beside the config)
+  DIGEST_OUTBOX         where the embedded SMTP server writes mail (./outbox)
+  DIGEST_SMTP_URL       a real SMTP server: smtp[s]://user:pass@host:port
+  DIGEST_SECRET_KEY     signs personal links (default: kept in the database)
+  DIGEST_DKIM_KEY       PEM private key to sign every message with DKIM
+  DIGEST_DKIM_SELECTOR  that key's selector (set both or neither)
+
+\b
+Exit status:
+  0  done
+  1  an error, told in one line on stderr
+  2  a wrong command or option
+"""
+
+
+@click.group(cls=_Group, epilog=ENVIRONMENT_HELP)
 @click.option(
     "--config",
     type=click.Path(path_type=Path, dir_okay=False),
@@ -102,8 +119,7 @@ def plural(count: int, noun: str) -> str:
 def main(ctx: click.Context, config: Path) -> None:
     """Daily stocks & crypto headlines, free to your inbox.
 
-    Data lives in DIGEST_DB (default: digest.db beside the config), sent mail in
-    DIGEST_OUTBOX (default: ./outbox) unless DIGEST_SMTP_URL names an SMTP server.
+    Settings come from the --config file and the DIGEST_* variables below.
     """
     ctx.obj = Context(config)
 
