@@ -4,18 +4,24 @@ Each command parses its options, calls the library and prints a short result. A
 ``DigestError`` becomes one line on stderr and exit status 1, never a traceback.
 Commands import the library where they run it, so ``digest --help`` and a mistyped
 option answer at once instead of after loading the network, database and email stacks.
+
+Text from feeds and people (titles, names, addresses, a server's error) is printed as a
+``rich.text.Text``, never as a string Rich would read as markup or emoji codes: a reason
+phrase such as "[/oops]" must not crash ``digest feeds``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from rich.console import Console
+from rich.table import Table
+from rich.text import Text
 
 from ..config import DEFAULT_CONFIG, Settings, load_settings
 from ..errors import DigestError
@@ -87,6 +93,19 @@ def when(moment: dt.datetime | None) -> str:
 
 def plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def say(line: str) -> None:
+    """Print ``line`` as it is: brackets and colons in it are not markup or emoji codes."""
+    console.print(Text(line))
+
+
+def print_table(headers: Sequence[str], rows: Iterable[Sequence[str | Text]]) -> None:
+    """A table; a string cell is shown as it is, a ``Text`` cell carries its own style."""
+    table = Table(*headers)
+    for row in rows:
+        table.add_row(*(cell if isinstance(cell, Text) else Text(cell) for cell in row))
+    console.print(table)
 
 
 ENVIRONMENT_HELP = """\b

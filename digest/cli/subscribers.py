@@ -6,12 +6,11 @@ import sys
 from pathlib import Path
 
 import click
-from rich.table import Table
 
 from ..errors import AddressError
 from ..models import Subscriber
 from ..subscribers import normalize_address, parse_watchlist, read_subscribers, write_subscribers
-from ._app import Context, console, main, now, pass_context, plural
+from ._app import Context, console, main, now, pass_context, plural, print_table
 
 
 @main.group()
@@ -40,11 +39,18 @@ def subscribers_list(context: Context, show_all: bool) -> None:
     """List subscribers."""
     with context.store() as store:
         people = store.subscribers(active_only=not show_all)
-    table = Table("Email", "Name", "Status", "Watchlist")
-    for person in people:
-        status = "active" if person.active else "unsubscribed"
-        table.add_row(person.email, person.name, status, " ".join(person.watchlist))
-    console.print(table)
+    print_table(
+        ("Email", "Name", "Status", "Watchlist"),
+        (
+            (
+                person.email,
+                person.name,
+                "active" if person.active else "unsubscribed",
+                " ".join(person.watchlist),
+            )
+            for person in people
+        ),
+    )
     console.print(f"{plural(len(people), 'subscriber')}.")
 
 
