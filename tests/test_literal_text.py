@@ -8,6 +8,7 @@ them once made those commands crash ("closing tag '[/oops]' ... has nothing to c
 from __future__ import annotations
 
 import datetime as dt
+import json
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
@@ -52,10 +53,31 @@ def test_feeds_shows_a_stored_error_with_brackets_literally(
     failing_feed: tuple[Path, dict[str, str]],
 ) -> None:
     config, env = failing_feed
-    result = digest_command("feeds", config=config, env=env | WIDE)
+    result = digest_command("feeds", config=config, env=env)
+    assert result.returncode == 0, result.stderr
+    (line,) = result.stdout.splitlines()
+    assert line.startswith(f"{NAME}\t")
+    assert line.endswith("\tHTTP 503 [/oops]")
+
+
+def test_feeds_table_shows_a_stored_error_with_brackets_literally(
+    failing_feed: tuple[Path, dict[str, str]],
+) -> None:
+    config, env = failing_feed
+    result = digest_command("feeds", "--format", "table", config=config, env=env | WIDE)
     assert result.returncode == 0, result.stderr
     (row,) = [line for line in result.stdout.splitlines() if "│" in line]
     assert NAME in row and "HTTP 503 [/oops]" in row and "failing (503)" in row
+
+
+def test_feeds_json_keeps_the_stored_error_as_it_is(
+    failing_feed: tuple[Path, dict[str, str]],
+) -> None:
+    config, env = failing_feed
+    result = digest_command("feeds", "--format", "json", config=config, env=env)
+    assert result.returncode == 0, result.stderr
+    (feed,) = json.loads(result.stdout)
+    assert (feed["name"], feed["status"], feed["error"]) == (NAME, "failing", "HTTP 503 [/oops]")
 
 
 def test_check_shows_titles_with_brackets_and_emoji_codes_literally(
@@ -72,14 +94,19 @@ def test_check_shows_titles_with_brackets_and_emoji_codes_literally(
     assert content_type in result.stdout
 
 
-def test_subscribers_list_shows_names_with_brackets_literally(tmp_path: Path) -> None:
+@pytest.mark.parametrize("output_format", ["table", "plain"])
+def test_subscribers_list_shows_names_with_brackets_literally(
+    tmp_path: Path, output_format: str
+) -> None:
     config = write_config(
         tmp_path, [{"name": "Wire", "url": "https://wire.example.com/rss", "section": "stocks"}]
     )
     name = "[/b] Ann [bold]:smile:"
     added = digest_command("subscribers", "add", "ann@example.com", "--name", name, config=config)
     assert added.returncode == 0, added.stderr
-    result = digest_command("subscribers", "list", config=config, env=WIDE)
+    result = digest_command(
+        "subscribers", "list", "--format", output_format, config=config, env=WIDE
+    )
     assert result.returncode == 0, result.stderr
     (row,) = [line for line in result.stdout.splitlines() if "ann@example.com" in line]
     assert name in row

@@ -12,19 +12,57 @@ from ..config import is_http_url
 from ..errors import FeedError
 from ..health import Condition, classify
 from ..models import FeedSource, FeedState, Origin, Section
-from ._app import Context, console, main, now, pass_context, plural, print_table, say, when
+from ._app import (
+    Cell,
+    Context,
+    chosen_format,
+    console,
+    format_option,
+    iso,
+    main,
+    now,
+    pass_context,
+    plural,
+    print_records,
+    print_table,
+    say,
+    when,
+)
 
 _SECTION_CHOICE = click.Choice([section.value for section in Section])
 
 
+#: The fields of each feed in the json, csv and plain listings, in their order.
+FEED_FIELDS = (
+    "name",
+    "url",
+    "section",
+    "status",
+    "http_status",
+    "failures",
+    "items",
+    "last_success",
+    "next_attempt",
+    "avg_ms",
+    "error",
+)
+
+
 @main.group(invoke_without_command=True)
+@format_option
 @click.pass_context
-def feeds(ctx: click.Context) -> None:
+def feeds(ctx: click.Context, output_format: str | None) -> None:
     """Each feed's health, failing and stale feeds first; add, remove, check, import, export.
 
-    Feeds come from the configuration file and from 'digest feeds add'.
+    Feeds come from the configuration file and from 'digest feeds add'. The json, csv and
+    plain listings give each feed's name, url, section, status (failing, gone, never
+    fetched, stale, ok or inactive), http_status, failures (in a row), items (stored),
+    last_success and next_attempt (ISO 8601, UTC), avg_ms (response time) and error
+    (the last one), in that order.
     """
     if ctx.invoked_subcommand is not None:
+        if output_format is not None:
+            raise click.UsageError("--format is for the list: digest feeds --format FORMAT")
         return
     context = ctx.find_object(Context)
     assert context is not None
@@ -35,6 +73,11 @@ def feeds(ctx: click.Context) -> None:
     ordered = sorted(
         states, key=lambda feed: (conditions[feed.url], -feed.consecutive_failures, feed.name)
     )
+    output_format = chosen_format(output_format)
+    if output_format != "table":
+        records = [_record(feed, conditions[feed.url]) for feed in ordered]
+        print_records(output_format, FEED_FIELDS, records)
+        return
     print_table(
         ("Feed", "Section", "Status", "Fails", "Items", "Last success", "Avg ms", "Error"),
         (
@@ -51,6 +94,22 @@ def feeds(ctx: click.Context) -> None:
             for feed in ordered
         ),
     )
+
+
+def _record(feed: FeedState, condition: Condition) -> dict[str, Cell]:
+    return {
+        "name": feed.name,
+        "url": feed.url,
+        "section": feed.source.section.value,
+        "status": condition.name.lower().replace("_", " "),
+        "http_status": feed.last_status,
+        "failures": feed.consecutive_failures,
+        "items": feed.stored_items,
+        "last_success": iso(feed.last_success),
+        "next_attempt": iso(feed.next_attempt),
+        "avg_ms": round(feed.mean_response_ms) if feed.mean_response_ms is not None else None,
+        "error": feed.last_error,
+    }
 
 
 def _status_text(feed: FeedState, condition: Condition) -> Text:

@@ -10,7 +10,19 @@ import click
 from ..errors import AddressError
 from ..models import Subscriber
 from ..subscribers import normalize_address, parse_watchlist, read_subscribers, write_subscribers
-from ._app import Context, console, main, now, pass_context, plural, print_table
+from ._app import (
+    Cell,
+    Context,
+    chosen_format,
+    console,
+    format_option,
+    main,
+    now,
+    pass_context,
+    plural,
+    print_records,
+    print_table,
+)
 
 
 @main.group()
@@ -32,13 +44,37 @@ def subscribers_add(context: Context, email: str, name: str, watch: str) -> None
     console.print(f"Subscribed {address}." if added else f"{address} is already subscribed.")
 
 
+#: The fields of each subscriber in the json, csv and plain listings: export's columns.
+SUBSCRIBER_FIELDS = ("email", "name", "status", "watch")
+
+
 @subscribers.command("list")
 @click.option("--all", "show_all", is_flag=True, help="Include unsubscribed addresses.")
+@format_option
 @pass_context
-def subscribers_list(context: Context, show_all: bool) -> None:
-    """List subscribers."""
+def subscribers_list(context: Context, show_all: bool, output_format: str | None) -> None:
+    """List subscribers: email, name, status (active or unsubscribed) and watch.
+
+    The csv listing has the columns of 'digest subscribers export'. The count goes below
+    the table, and to standard error with the other formats.
+    """
     with context.store() as store:
         people = store.subscribers(active_only=not show_all)
+    output_format = chosen_format(output_format)
+    count = f"{plural(len(people), 'subscriber')}."
+    if output_format != "table":
+        records: list[dict[str, Cell]] = [
+            {
+                "email": person.email,
+                "name": person.name,
+                "status": "active" if person.active else "unsubscribed",
+                "watch": list(person.watchlist),
+            }
+            for person in people
+        ]
+        print_records(output_format, SUBSCRIBER_FIELDS, records)
+        click.echo(count, err=True)
+        return
     print_table(
         ("Email", "Name", "Status", "Watchlist"),
         (
@@ -51,7 +87,7 @@ def subscribers_list(context: Context, show_all: bool) -> None:
             for person in people
         ),
     )
-    console.print(f"{plural(len(people), 'subscriber')}.")
+    console.print(count)
 
 
 @subscribers.command("remove")
