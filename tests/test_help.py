@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -72,3 +73,28 @@ def test_help_lists_every_digest_variable_one_line_each(config: Path) -> None:
         assert len(described) == 1, f"{name} is not on a line of its own in digest --help"
         assert len(described[0].split()) > 3, f"{name} has no description"
     assert all(len(line) <= 80 for line in result.stdout.splitlines())
+
+
+def test_import_help_names_the_columns_it_reads(config: Path, tmp_path: Path) -> None:
+    result = digest_command("subscribers", "import", "--help", config=config)
+    assert result.returncode == 0, result.stderr
+    for column in ("'email'", "'name'", "'watch'"):
+        assert column in result.stdout
+    people = tmp_path / "people.csv"
+    people.write_text('email,name,watch\nann@example.com,Ann,"NVDA,BTC"\n', encoding="utf-8")
+    imported = digest_command("subscribers", "import", str(people), config=config)
+    assert imported.returncode == 0, imported.stderr
+    listed = digest_command("subscribers", "list", "--format", "json", config=config)
+    assert json.loads(listed.stdout) == [
+        {"email": "ann@example.com", "name": "Ann", "status": "active", "watch": ["NVDA", "BTC"]}
+    ]
+
+
+def test_export_help_names_the_columns_it_writes(config: Path) -> None:
+    result = digest_command("subscribers", "export", "--help", config=config)
+    exported = digest_command("subscribers", "export", config=config)
+    header = exported.stdout.splitlines()[0].split(",")
+    assert header == ["email", "name", "status", "watch"]
+    assert "columns are email, name, status (active or unsubscribed) and watch" in " ".join(
+        result.stdout.split()
+    )

@@ -106,9 +106,11 @@ def subscribers_remove(context: Context, email: str) -> None:
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
 @pass_context
 def subscribers_import(context: Context, file: Path) -> None:
-    """Import subscribers from a CSV file with an 'email' column (and optionally 'name').
+    """Import subscribers from a CSV file: an 'email' column, optionally 'name' and 'watch'.
 
-    Every row is checked first; one bad address imports nothing.
+    'watch' holds tickers and coins separated by commas ("NVDA,BTC"), whose stories lead
+    that subscriber's email. 'digest subscribers export' writes such a file. Every row is
+    checked first; one bad address or symbol imports nothing.
     """
     people = read_subscribers(file)
     with context.store() as store:
@@ -119,7 +121,10 @@ def subscribers_import(context: Context, file: Path) -> None:
 @subscribers.command("export")
 @pass_context
 def subscribers_export(context: Context) -> None:
-    """Write every subscriber as CSV to standard output."""
+    """Write every subscriber, unsubscribed ones too, as CSV to standard output.
+
+    The columns are email, name, status (active or unsubscribed) and watch.
+    """
     with context.store() as store:
         people = store.subscribers()
     write_subscribers(people, sys.stdout)
