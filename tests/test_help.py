@@ -45,7 +45,7 @@ def test_a_date_in_another_form_is_a_usage_error(config: Path) -> None:
     assert "Invalid value for '--date'" in result.stderr
 
 
-def _variables_read_by_the_settings() -> set[str]:
+def digest_variables() -> set[str]:
     """Every DIGEST_* name ``digest/config.py`` reads, as written there."""
     source = (Path(__file__).resolve().parent.parent / "digest" / "config.py").read_text(
         encoding="utf-8"
@@ -56,7 +56,7 @@ def _variables_read_by_the_settings() -> set[str]:
 
 
 def test_help_lists_every_digest_variable_one_line_each(config: Path) -> None:
-    variables = _variables_read_by_the_settings()
+    variables = digest_variables()
     assert {
         "DIGEST_DB",
         "DIGEST_OUTBOX",
@@ -98,3 +98,10 @@ def test_export_help_names_the_columns_it_writes(config: Path) -> None:
     assert "columns are email, name, status (active or unsubscribed) and watch" in " ".join(
         result.stdout.split()
     )
+
+
+@pytest.mark.parametrize("name", ["feeds.yaml", "samples/feeds.yaml"])
+def test_the_config_files_name_only_variables_that_are_read(name: str) -> None:
+    text = (Path(__file__).resolve().parent.parent / name).read_text(encoding="utf-8")
+    named = set(re.findall(r"\bDIGEST_[A-Z][A-Z_]*[A-Z]\b", text))
+    assert named and named <= digest_variables()
