@@ -2,6 +2,10 @@
 
 Secrets (the SMTP URL with its password, the signing key) come only from the environment.
 Every wrong key or value raises ``ConfigError`` naming the file, the key and what was expected.
+
+The variables: DIGEST_DB, DIGEST_OUTBOX, DIGEST_SMTP_URL, DIGEST_SECRET_KEY, DIGEST_DKIM_KEY
+and DIGEST_DKIM_SELECTOR. ``digest --help`` and the README describe each one; a test reads
+this module for the names and checks both, so a new variable needs a line in each.
 """
 
 from __future__ import annotations

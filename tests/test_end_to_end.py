@@ -148,7 +148,9 @@ def test_a_broken_feed_is_named_and_the_edition_is_still_built(
     assert "Fetched 8/9 feeds" in result.stdout
     assert f"failed Market Wire ({feed_server.url('/market-wire.xml')}): HTTP 500" in result.stdout
     assert len(inbox.messages) == 3
-    feeds = digest_command("feeds", config=sample_config, env={"COLUMNS": "250"})
+    feeds = digest_command(
+        "feeds", "--format", "table", config=sample_config, env={"COLUMNS": "250"}
+    )
     first_row = next(line for line in feeds.stdout.splitlines() if "│" in line)
     assert "Market Wire" in first_row and "failing (500)" in first_row
 

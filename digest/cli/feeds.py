@@ -6,25 +6,63 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import click
-from rich.table import Table
+from rich.text import Text
 
 from ..config import is_http_url
 from ..errors import FeedError
 from ..health import Condition, classify
 from ..models import FeedSource, FeedState, Origin, Section
-from ._app import Context, console, main, now, pass_context, plural, when
+from ._app import (
+    Cell,
+    Context,
+    chosen_format,
+    console,
+    format_option,
+    iso,
+    main,
+    now,
+    pass_context,
+    plural,
+    print_records,
+    print_table,
+    say,
+    when,
+)
 
 _SECTION_CHOICE = click.Choice([section.value for section in Section])
 
 
+#: The fields of each feed in the json, csv and plain listings, in their order.
+FEED_FIELDS = (
+    "name",
+    "url",
+    "section",
+    "status",
+    "http_status",
+    "failures",
+    "items",
+    "last_success",
+    "next_attempt",
+    "avg_ms",
+    "error",
+)
+
+
 @main.group(invoke_without_command=True)
+@format_option
 @click.pass_context
-def feeds(ctx: click.Context) -> None:
+def feeds(ctx: click.Context, output_format: str | None) -> None:
     """Each feed's health, failing and stale feeds first; add, remove, check, import, export.
 
-    Feeds come from the configuration file and from 'digest feeds add'.
+    Feeds come from the configuration file and from 'digest feeds add'. The json, csv and
+    plain listings give each feed's name, url, section, status (failing, gone, never
+    fetched, stale, ok or inactive), http_status, failures (in a row), items (stored),
+    last_success and next_attempt (ISO 8601, UTC), avg_ms (response time) and error
+    (the last one), in that order.
     """
     if ctx.invoked_subcommand is not None:
+        if output_format is not None:
+            raise click.UsageError("--format is for the list: digest feeds --format FORMAT")
         return
     context = ctx.find_object(Context)
     assert context is not None
@@ -32,38 +70,63 @@ def feeds(ctx: click.Context) -> None:
         states = store.feed_states()
     moment = now()
     conditions = {feed.url: classify(feed, moment) for feed in states}
-    table = Table("Feed", "Section", "Status", "Fails", "Items", "Last success", "Avg ms", "Error")
-    for feed in sorted(
+    ordered = sorted(
         states, key=lambda feed: (conditions[feed.url], -feed.consecutive_failures, feed.name)
-    ):
-        table.add_row(
-            feed.name,
-            feed.source.section,
-            _status_text(feed, conditions[feed.url]),
-            str(feed.consecutive_failures),
-            str(feed.stored_items),
-            when(feed.last_success),
-            f"{feed.mean_response_ms:.0f}" if feed.mean_response_ms is not None else "",
-            feed.last_error or "",
-        )
-    console.print(table)
+    )
+    output_format = chosen_format(output_format)
+    if output_format != "table":
+        records = [_record(feed, conditions[feed.url]) for feed in ordered]
+        print_records(output_format, FEED_FIELDS, records)
+        return
+    print_table(
+        ("Feed", "Section", "Status", "Fails", "Items", "Last success", "Avg ms", "Error"),
+        (
+            (
+                feed.name,
+                feed.source.section,
+                _status_text(feed, conditions[feed.url]),
+                str(feed.consecutive_failures),
+                str(feed.stored_items),
+                when(feed.last_success),
+                f"{feed.mean_response_ms:.0f}" if feed.mean_response_ms is not None else "",
+                feed.last_error or "",
+            )
+            for feed in ordered
+        ),
+    )
 
 
-def _status_text(feed: FeedState, condition: Condition) -> str:
+def _record(feed: FeedState, condition: Condition) -> dict[str, Cell]:
+    return {
+        "name": feed.name,
+        "url": feed.url,
+        "section": feed.source.section.value,
+        "status": condition.name.lower().replace("_", " "),
+        "http_status": feed.last_status,
+        "failures": feed.consecutive_failures,
+        "items": feed.stored_items,
+        "last_success": iso(feed.last_success),
+        "next_attempt": iso(feed.next_attempt),
+        "avg_ms": round(feed.mean_response_ms) if feed.mean_response_ms is not None else None,
+        "error": feed.last_error,
+    }
+
+
+def _status_text(feed: FeedState, condition: Condition) -> Text:
     match condition:
         case Condition.INACTIVE:
-            return "inactive"
+            return Text("inactive")
         case Condition.GONE:
-            return "[red]gone (410)[/red]"
+            return Text("gone (410)", style="red")
         case Condition.FAILING:
             retry = f", retry {when(feed.next_attempt)}" if feed.next_attempt else ""
-            return f"[red]failing ({feed.last_status or 'no response'}){retry}[/red]"
+            return Text(f"failing ({feed.last_status or 'no response'}){retry}", style="red")
         case Condition.NEVER_FETCHED:
-            return "never fetched"
+            return Text("never fetched")
         case Condition.STALE:
-            return "[yellow]stale[/yellow]"
+            return Text("stale", style="yellow")
         case Condition.OK:
-            return f"ok ({feed.last_status})"
+            return Text(f"ok ({feed.last_status})")
 
 
 @feeds.command("add")
@@ -117,21 +180,21 @@ def feeds_check(context: Context, url: str) -> None:
 
     check = check_feed(context.settings, url, now())
     result = check.result
-    console.print(f"{url}: HTTP {result.status or '-'} in {result.elapsed * 1000:.0f} ms")
+    say(f"{url}: HTTP {result.status or '-'} in {result.elapsed * 1000:.0f} ms")
     if result.moved_to:
-        console.print(f"  permanently moved to {result.moved_to}")
+        say(f"  permanently moved to {result.moved_to}")
     if not result.ok or result.body is None:
         raise FeedError(url, result.error or "no body")
-    console.print(
+    say(
         f"  {len(result.body):,} bytes, {result.content_type or 'no Content-Type'}, "
         f"{len(check.items)} items"
     )
     if not check.items:
         hint = f"; the page links to: {', '.join(check.alternates)}" if check.alternates else ""
         raise FeedError(url, f"no entries found: not a feed, or an empty one{hint}")
-    console.print(f"  newest item {when(max(item.published for item in check.items))}")
+    say(f"  newest item {when(max(item.published for item in check.items))}")
     for item in check.items[:5]:
-        console.print(f"  - {item.title}")
+        say(f"  - {item.title}")
 
 
 @feeds.command("import")
