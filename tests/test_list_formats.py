@@ -63,10 +63,12 @@ def fetched(tmp_path: Path, feed_server: FeedServer) -> tuple[Path, dict[str, st
         fetch_feeds(settings, store, dt.datetime.now(dt.UTC))
     finally:
         store.close()
+    # Added, so checked once, but never fetched into the store.
+    feed_server.routes["/later"] = Route(RSS)
     added = digest_command(
         "feeds",
         "add",
-        "https://later.example.com/rss",
+        feed_server.url("/later"),
         "--section",
         "markets",
         config=config,
@@ -90,7 +92,7 @@ def test_piped_feeds_are_tab_separated_lines_with_nothing_cut(
     assert (down["name"], down["status"], down["http_status"]) == ("Down", "failing", "500")
     assert down["error"] == "HTTP 500 Internal Server Error" and down["failures"] == "1"
     assert (later["url"], later["status"], later["section"]) == (
-        "https://later.example.com/rss",
+        server.url("/later"),
         "never fetched",
         "markets",
     )

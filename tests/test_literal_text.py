@@ -17,7 +17,7 @@ import pytest
 from digest.config import load_settings
 from digest.pipeline import fetch_feeds, open_store
 
-from .conftest import FeedServer, Route, digest_command, write_config
+from .conftest import FeedServer, Inbox, Route, digest_command, write_config
 
 NAME = "[bold]Wire[/bold] :rocket:"
 TITLE = "Nvidia [/b] beats [red]estimates[/red] :rocket:"
@@ -110,3 +110,27 @@ def test_subscribers_list_shows_names_with_brackets_literally(
     assert result.returncode == 0, result.stderr
     (row,) = [line for line in result.stdout.splitlines() if "ann@example.com" in line]
     assert name in row
+
+
+def test_run_reports_a_bracketed_error_and_title_literally_and_goes_on(
+    tmp_path: Path, feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch, inbox: Inbox
+) -> None:
+    # "[/oops]" once stopped `digest run` right after fetching: no build, no send.
+    monkeypatch.setitem(BaseHTTPRequestHandler.responses, 503, ("[/oops]", "a reason with a tag"))
+    feed_server.routes["/down"] = Route(b"down", status=503)
+    feed_server.routes["/feed"] = Route(RSS)
+    config = write_config(
+        tmp_path,
+        [
+            {"name": NAME, "url": feed_server.url("/down"), "section": "stocks"},
+            {"name": "Wire", "url": feed_server.url("/feed"), "section": "stocks"},
+        ],
+        min_stories=1,
+    )
+    env = {"DIGEST_DB": f"sqlite:///{tmp_path / 'digest.db'}", "DIGEST_SMTP_URL": inbox.url}
+    assert digest_command("subscribers", "add", "ann@example.com", config=config).returncode == 0
+    result = digest_command("run", "--date", "2026-11-24", config=config, env={**env, **WIDE})
+    assert result.returncode == 3, result.stderr  # partial: one feed failed, the edition went out
+    assert f"failed {NAME} ({feed_server.url('/down')}): HTTP 503 [/oops]" in result.stdout
+    assert "Sent the edition of 2026-11-24 to 1 subscribers" in result.stdout
+    assert len(inbox.messages) == 1

@@ -209,6 +209,7 @@ Exit status:
   0  done
   1  an error, told in one line on stderr
   2  a wrong command or option
+  3  partial: some feeds or messages failed, the rest was done
 """
 
 

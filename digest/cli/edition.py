@@ -11,7 +11,7 @@ import click
 from ..errors import DigestError
 from ..site import ARCHIVE_PATH
 from ..window import edition_window
-from ._app import Context, console, date_option, edition_date, main, now, pass_context
+from ._app import Context, date_option, edition_date, main, now, pass_context, say
 
 _FORCE_HELP = "Fetch feeds that are backing off too, and send even an edition under the floor."
 
@@ -41,7 +41,7 @@ def run(context: Context, date: dt.datetime | None, dry_run: bool, force: bool) 
             on_step=print_step,
         )
     if report.sent is None:
-        console.print(f"Dry run: would send to {report.would_send} active subscribers.")
+        say(f"Dry run: would send to {report.would_send} active subscribers.")
     problem = edition_problem(report)
     if problem is not None:
         raise problem
@@ -112,7 +112,7 @@ def preview(context: Context, port: int) -> None:
     from ..web import make_app
 
     with context.store() as store:
-        console.print(f"Serving the latest edition at http://127.0.0.1:{port}/ (Ctrl-C stops)")
+        say(f"Serving the latest edition at http://127.0.0.1:{port}/ (Ctrl-C stops)")
         uvicorn.run(
             make_app(context.settings, store), host="127.0.0.1", port=port, log_level="warning"
         )
@@ -136,7 +136,7 @@ def serve(context: Context, host: str, port: int) -> None:
         scheduler = make_scheduler(context.settings, store)
         scheduler.start()
         edition = scheduler.get_job("edition")
-        console.print(
+        say(
             f"Next edition at {edition.next_run_time:%Y-%m-%d %H:%M %Z}; "
             f"web pages at http://{host}:{port}/ (Ctrl-C stops)"
         )
@@ -169,7 +169,7 @@ def demo(context: Context) -> None:
     with context.store() as store:
         people = read_subscribers(samples / "subscribers.csv")
         added = sum(store.add_subscriber(person, now()) for person in people)
-        console.print(f"Sample subscribers: {added} added, {len(store.subscribers())} in all.")
+        say(f"Sample subscribers: {added} added, {len(store.subscribers())} in all.")
         with ExitStack() as stack:
             try:
                 stack.enter_context(
@@ -186,7 +186,7 @@ def demo(context: Context) -> None:
     if problem is not None:
         raise problem
     destination = report.sent.destination if report.sent else settings.outbox
-    console.print(
+    say(
         f"\nThe emails: {destination}/*.eml (open them with any mail client)."
         f"\nThe web edition: run\n  .venv/bin/digest --config {context.config} preview"
         f"\nthen open {settings.edition.site_url}/ in a browser "

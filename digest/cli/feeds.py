@@ -16,7 +16,6 @@ from ._app import (
     Cell,
     Context,
     chosen_format,
-    console,
     format_option,
     iso,
     main,
@@ -154,7 +153,7 @@ def feeds_add(context: Context, url: str, section: str, name: str, weight: float
     source = FeedSource(name.strip() or urlsplit(url).netloc, url, Section(section), weight)
     with context.store() as store:
         added = store.add_feed(source)
-    console.print(f"Added {source.name} ({source.url})." if added else f"{url} is already a feed.")
+    say(f"Added {source.name} ({source.url})." if added else f"{url} is already a feed.")
 
 
 @feeds.command("remove")
@@ -168,7 +167,7 @@ def feeds_remove(context: Context, url: str) -> None:
         raise FeedError(url, "not a feed (see 'digest feeds')")
     if origin is Origin.CONFIG:
         raise FeedError(url, f"listed in {context.config}: remove it there")
-    console.print(f"Removed {url.strip()}.")
+    say(f"Removed {url.strip()}.")
 
 
 @feeds.command("check")
@@ -208,7 +207,7 @@ def feeds_import(context: Context, file: Path, section: str | None) -> None:
     sources = read_opml(file, Section(section) if section else None)
     with context.store() as store:
         added = sum(store.add_feed(source) for source in sources)
-    console.print(f"Imported {plural(added, 'new feed')} of {len(sources)}.")
+    say(f"Imported {plural(added, 'new feed')} of {len(sources)}.")
 
 
 @feeds.command("export")

@@ -9,7 +9,7 @@ import click
 
 from ..headlines import read_headlines, write_rows
 from ..models import Method
-from ._app import F, console, main
+from ._app import F, main, say
 
 
 def _csv_files(reads: str, writes: str) -> Callable[[F], F]:
@@ -57,7 +57,7 @@ def cluster(input_path: Path, output_path: Path, method: str) -> None:
         ("id", "cluster"),
         ((headline.id, str(label[index])) for index, headline in enumerate(headlines)),
     )
-    console.print(f"{len(headlines)} headlines in {len(groups)} stories: {output_path}")
+    say(f"{len(headlines)} headlines in {len(groups)} stories: {output_path}")
 
 
 @main.command()
@@ -73,4 +73,4 @@ def tickers(input_path: Path, output_path: Path) -> None:
     ]
     write_rows(output_path, ("id", "tickers"), rows)
     tagged = sum(1 for _, symbols in rows if symbols)
-    console.print(f"{len(rows)} headlines, {tagged} with tickers: {output_path}")
+    say(f"{len(rows)} headlines, {tagged} with tickers: {output_path}")

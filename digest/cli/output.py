@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rich.markup import escape
+from rich.text import Text
 
 from ..errors import DigestError, PartialError
 from ..models import Digest
 from ..pipeline import EditionReport, FeedReport, SendReport, Step
-from ._app import console, plural, when
+from ._app import console, plural, say, when
 
 # Imported by the commands that run the pipeline, never at start-up.
 
@@ -28,12 +28,11 @@ def print_fetch(reports: Sequence[FeedReport]) -> None:
     )
     for report in failed:
         console.print(
-            f"  [red]failed[/red] {escape(report.name)} ({escape(report.url)}): "
-            f"{escape(report.error or '')}"
+            Text.assemble("  ", ("failed", "red"), f" {report.name} ({report.url}): {report.error}")
         )
     for report in postponed:
-        console.print(
-            f"  postponed {escape(report.name)} ({escape(report.url)}) until "
+        say(
+            f"  postponed {report.name} ({report.url}) until "
             f"{when(report.postponed_until)} (--force fetches it now)"
         )
 
@@ -48,14 +47,14 @@ def print_build(digest: Digest) -> None:
 
 
 def print_send(report: SendReport) -> None:
-    console.print(
+    say(
         f"Sent the edition of {report.date} to {report.sent} subscribers"
-        f" ({report.already_sent} had it already) via {escape(report.destination)}."
+        f" ({report.already_sent} had it already) via {report.destination}."
     )
     for delivery in report.deliveries:
         if not delivery.sent:
-            reason = escape(delivery.error or "")
-            console.print(f"  [red]not sent[/red] {escape(delivery.recipient)}: {reason}")
+            line = f" {delivery.recipient}: {delivery.error}"
+            console.print(Text.assemble("  ", ("not sent", "red"), line))
 
 
 def print_step(step: Step) -> None:
