@@ -12,21 +12,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TextIO
 
+from .addresses import normalize_address
 from .errors import AddressError, ConfigError
 from .models import Subscriber
 from .tickers import symbol_table
 
 CSV_COLUMNS = ("email", "name", "status", "watch")
-
-
-def normalize_address(address: str) -> str:
-    """The address in canonical form, or ``AddressError`` saying what is wrong with it."""
-    from email_validator import EmailNotValidError, validate_email
-
-    try:
-        return validate_email(address.strip(), check_deliverability=False).normalized
-    except EmailNotValidError as exc:
-        raise AddressError(f"{address!r}: {exc}") from None
 
 
 def parse_watchlist(raw: str) -> tuple[str, ...]:

@@ -8,9 +8,10 @@ from pathlib import Path
 import click
 from rich.table import Table
 
+from ..addresses import normalize_address
 from ..errors import AddressError
 from ..models import Subscriber
-from ..subscribers import normalize_address, parse_watchlist, read_subscribers, write_subscribers
+from ..subscribers import parse_watchlist, read_subscribers, write_subscribers
 from ._app import Context, console, main, now, pass_context, plural
 
 
