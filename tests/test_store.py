@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from digest.errors import StoreError
 from digest.health import decide
@@ -82,8 +83,35 @@ def test_subscribers_add_unsubscribe_and_resubscribe(store: Store) -> None:
     assert store.subscribers(active_only=True) == []
     assert store.add_subscriber(Subscriber("a@example.com"), BASE)
     assert store.subscribers() == [Subscriber("a@example.com", "A", True)]
-    assert store.remove_subscriber("a@example.com")
-    assert not store.remove_subscriber("a@example.com")
+    assert store.remove_subscriber("a@example.com") == "a@example.com"
+    assert store.remove_subscriber("a@example.com") is None
+
+
+def test_an_address_is_one_subscriber_in_any_letter_case(store: Store) -> None:
+    assert store.add_subscriber(Subscriber("Dup@example.com"), BASE)
+    assert not store.add_subscriber(Subscriber("dup@example.com"), BASE)
+    assert not store.add_subscriber(Subscriber("DUP@example.com"), BASE)
+    assert store.subscribers() == [Subscriber("Dup@example.com")]
+    assert store.subscriber("dUP@EXAMPLE.COM") == Subscriber("Dup@example.com")
+    assert store.unsubscribe("DUP@example.com", BASE)
+    assert store.subscribers(active_only=True) == []
+    assert store.remove_subscriber("dup@EXAMPLE.com") == "Dup@example.com"
+    assert store.subscribers() == []
+
+
+def test_the_key_is_unique_in_the_database_too(store: Store) -> None:
+    store.add_subscriber(Subscriber("Dup@example.com"), BASE)
+    with pytest.raises(IntegrityError), store.engine.begin() as connection:
+        connection.execute(
+            schema.subscribers.insert().values(
+                email="dup@example.com",
+                email_key="dup@example.com",
+                name="",
+                active=True,
+                created_at=BASE.replace(tzinfo=None),
+                watchlist="",
+            )
+        )
 
 
 def test_deliveries_are_planned_once_and_marked(store: Store) -> None:

@@ -53,12 +53,12 @@ def subscribers_list(context: Context, show_all: bool) -> None:
 @click.argument("email")
 @pass_context
 def subscribers_remove(context: Context, email: str) -> None:
-    """Remove EMAIL and its history."""
+    """Remove EMAIL (in any letter case) and its history."""
     with context.store() as store:
-        removed = store.remove_subscriber(email.strip())
-    if not removed:
-        raise AddressError(f"{email}: not a subscriber")
-    console.print(f"Removed {email.strip()}.")
+        removed = store.remove_subscriber(email)
+    if removed is None:
+        raise AddressError(f"{email.strip()}: not a subscriber")
+    console.print(f"Removed {removed}.")
 
 
 @subscribers.command("import")

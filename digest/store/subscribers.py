@@ -1,12 +1,17 @@
-"""The subscribers table: who gets the edition, and their watchlists."""
+"""The subscribers table: who gets the edition, and their watchlists.
+
+An address is found by its key (``address_key``), so every lookup ignores letter case and
+one address is one row.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, select
 
+from ..addresses import address_key
 from ..models import Subscriber
 from . import schema as s
 from ._database import Database, naive_utc
@@ -15,16 +20,14 @@ from ._database import Database, naive_utc
 class SubscriberStore(Database):
     def add_subscriber(self, subscriber: Subscriber, now: dt.datetime) -> bool:
         """Add or reactivate ``subscriber``; False when it was already active."""
+        key = address_key(subscriber.email)
         with self.begin() as c:
-            row = c.execute(
-                select(s.subscribers.c.id, s.subscribers.c.active).where(
-                    s.subscribers.c.email == subscriber.email
-                )
-            ).first()
+            row = _row(c, key)
             if row is None:
                 c.execute(
                     s.subscribers.insert().values(
                         email=subscriber.email,
+                        email_key=key,
                         name=subscriber.name,
                         active=True,
                         created_at=naive_utc(now),
@@ -40,17 +43,22 @@ class SubscriberStore(Database):
             c.execute(s.subscribers.update().where(s.subscribers.c.id == row.id).values(**values))
             return not row.active
 
-    def remove_subscriber(self, email: str) -> bool:
+    def remove_subscriber(self, email: str) -> str | None:
+        """Delete ``email`` and its deliveries; the address as it was stored, or None."""
+        key = address_key(email)
         with self.begin() as c:
-            result = c.execute(s.subscribers.delete().where(s.subscribers.c.email == email))
-            return result.rowcount > 0
+            row = _row(c, key)
+            if row is None:
+                return None
+            c.execute(s.subscribers.delete().where(s.subscribers.c.id == row.id))
+            return str(row.email)
 
     def unsubscribe(self, email: str, now: dt.datetime) -> bool:
         """Mark ``email`` unsubscribed, keeping the record; False if unknown or inactive."""
         with self.begin() as c:
             result = c.execute(
                 s.subscribers.update()
-                .where(s.subscribers.c.email == email, s.subscribers.c.active)
+                .where(s.subscribers.c.email_key == address_key(email), s.subscribers.c.active)
                 .values(active=False, unsubscribed_at=naive_utc(now))
             )
             return result.rowcount > 0
@@ -64,10 +72,13 @@ class SubscriberStore(Database):
 
     def subscriber(self, email: str) -> Subscriber | None:
         """The subscriber with ``email``, in any letter case, or None."""
-        query = select(s.subscribers).where(func.lower(s.subscribers.c.email) == email.lower())
         with self.begin() as c:
-            row = c.execute(query.order_by(s.subscribers.c.id)).first()
+            row = _row(c, address_key(email))
         return None if row is None else subscriber_of(row)
+
+
+def _row(c: Connection, key: str) -> Any:
+    return c.execute(select(s.subscribers).where(s.subscribers.c.email_key == key)).first()
 
 
 def subscriber_of(row: Any) -> Subscriber:
