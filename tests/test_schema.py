@@ -391,7 +391,9 @@ def test_a_version_1_database_with_data_is_upgraded(tmp_path: Path) -> None:
         assert store.save_fetch(WIRE, update, [], BASE) == 0
         (wire,) = [health for health in store.feed_states() if health.url == WIRE]
         assert wire.mean_response_ms == 250.0
-        added = store.add_subscriber(Subscriber("ann@example.com", watchlist=("NVDA",)), BASE)
+        added = store.add_subscriber(
+            Subscriber("ann@example.com", watchlist=("NVDA",)), BASE, update=True
+        )
         assert added is False
         assert store.subscribers()[0].watchlist == ("NVDA",)
     finally:

@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from digest.enrolment import Outcome
 from digest.errors import StoreError
 from digest.health import decide
 from digest.models import FeedSource, FetchResult, Item, Section, Subscriber, Validators
@@ -81,16 +82,26 @@ def test_subscribers_add_unsubscribe_and_resubscribe(store: Store) -> None:
     assert not store.add_subscriber(Subscriber("a@example.com"), BASE)
     assert store.unsubscribe("a@example.com", BASE)
     assert store.subscribers(active_only=True) == []
-    assert store.add_subscriber(Subscriber("a@example.com"), BASE)
+    # Adding again is not how an unsubscribed address comes back; their own request is.
+    assert not store.add_subscriber(Subscriber("a@example.com"), BASE)
+    assert store.subscribers(active_only=True) == []
+    assert store.resubscribe("A@Example.com", BASE)
+    assert not store.resubscribe("a@example.com", BASE)
     assert store.subscribers() == [Subscriber("a@example.com", "A", True)]
     assert store.remove_subscriber("a@example.com") == "a@example.com"
     assert store.remove_subscriber("a@example.com") is None
 
 
 def test_an_address_is_one_subscriber_in_any_letter_case(store: Store) -> None:
-    assert store.add_subscriber(Subscriber("Dup@example.com"), BASE)
-    assert not store.add_subscriber(Subscriber("dup@example.com"), BASE)
-    assert not store.add_subscriber(Subscriber("DUP@example.com"), BASE)
+    answers = store.enrol(
+        [Subscriber(email) for email in ("Dup@example.com", "dup@example.com", "DUP@example.com")],
+        BASE,
+    )
+    assert [answer.outcome for answer in answers] == [
+        Outcome.ADDED,
+        Outcome.UNCHANGED,
+        Outcome.UNCHANGED,
+    ]
     assert store.subscribers() == [Subscriber("Dup@example.com")]
     assert store.subscriber("dUP@EXAMPLE.COM") == Subscriber("Dup@example.com")
     assert store.unsubscribe("DUP@example.com", BASE)
@@ -112,6 +123,15 @@ def test_the_key_is_unique_in_the_database_too(store: Store) -> None:
                 watchlist="",
             )
         )
+
+
+def test_an_address_unsubscribed_is_reported_with_its_date_and_kept(store: Store) -> None:
+    store.add_subscriber(Subscriber("ann@example.com", "Ann", True, ("NVDA",)), BASE)
+    store.unsubscribe("ann@example.com", BASE)
+    (answer,) = store.enrol([Subscriber("ANN@example.com", "Annie")], BASE, update=True)
+    assert answer.outcome is Outcome.SKIPPED_UNSUBSCRIBED
+    assert answer.unsubscribed_at == BASE
+    assert store.subscribers() == [Subscriber("ann@example.com", "Annie", False, ("NVDA",))]
 
 
 def test_deliveries_are_planned_once_and_marked(store: Store) -> None:

@@ -1,4 +1,8 @@
-"""``digest subscribers``: add, list, remove, import and export the people who get mail."""
+"""``digest subscribers``: add, list, remove, import and export the people who get mail.
+
+What ``add`` and ``import`` may do to an address already there is ``digest.enrolment``'s to
+decide (an unsubscribed one is never subscribed again); these commands say what it decided.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +10,17 @@ import sys
 from pathlib import Path
 
 import click
+from rich.markup import escape
 from rich.table import Table
 
 from ..addresses import normalize_address
+from ..enrolment import Enrolment, Outcome
 from ..errors import AddressError
 from ..models import Subscriber
 from ..subscribers import parse_watchlist, read_subscribers, write_subscribers
 from ._app import Context, console, main, now, pass_context, plural
+
+UPDATE_HELP = "Change the name and watchlist of an address already there (never resubscribes)."
 
 
 @main.group()
@@ -24,14 +32,44 @@ def subscribers() -> None:
 @click.argument("email")
 @click.option("--name", default="", help="How to greet them.")
 @click.option("--watch", default="", help="Tickers and coins to lead their email: NVDA,BTC.")
+@click.option("--update", is_flag=True, help=UPDATE_HELP)
 @pass_context
-def subscribers_add(context: Context, email: str, name: str, watch: str) -> None:
-    """Subscribe EMAIL (or resubscribe it, or change its watchlist)."""
+def subscribers_add(context: Context, email: str, name: str, watch: str, update: bool) -> None:
+    """Subscribe EMAIL; with --update, change the name or watchlist of one already there.
+
+    An address that unsubscribed stays unsubscribed: only its owner can subscribe again.
+    """
     address = normalize_address(email)
     watchlist = parse_watchlist(watch)
     with context.store() as store:
-        added = store.add_subscriber(Subscriber(address, name.strip(), True, watchlist), now())
-    console.print(f"Subscribed {address}." if added else f"{address} is already subscribed.")
+        (answer,) = store.enrol(
+            [Subscriber(address, name.strip(), True, watchlist)], now(), update=update
+        )
+    console.print(escape(_add_result(answer)))
+
+
+def _add_result(answer: Enrolment) -> str:
+    if answer.outcome is Outcome.ADDED:
+        return f"Subscribed {answer.email}."
+    if answer.outcome is Outcome.SKIPPED_UNSUBSCRIBED:
+        updated = f"; updated its {_and(answer.changed)}" if answer.changed else ""
+        return (
+            f"Skipped {answer.email}: {_unsubscribed(answer)}{updated}; "
+            "only they can subscribe again."
+        )
+    if answer.outcome is Outcome.UPDATED:
+        return f"{answer.email} is already subscribed; updated its {_and(answer.changed)}."
+    hint = f" (pass --update to change its {_and(answer.ignored)})" if answer.ignored else ""
+    return f"{answer.email} is already subscribed; nothing changed{hint}."
+
+
+def _unsubscribed(answer: Enrolment) -> str:
+    when = answer.unsubscribed_at
+    return "unsubscribed" + (f" on {when:%Y-%m-%d}" if when is not None else "")
+
+
+def _and(details: tuple[str, ...]) -> str:
+    return " and ".join(details)
 
 
 @subscribers.command("list")
@@ -44,7 +82,7 @@ def subscribers_list(context: Context, show_all: bool) -> None:
     table = Table("Email", "Name", "Status", "Watchlist")
     for person in people:
         status = "active" if person.active else "unsubscribed"
-        table.add_row(person.email, person.name, status, " ".join(person.watchlist))
+        table.add_row(escape(person.email), escape(person.name), status, " ".join(person.watchlist))
     console.print(table)
     console.print(f"{plural(len(people), 'subscriber')}.")
 
@@ -58,21 +96,42 @@ def subscribers_remove(context: Context, email: str) -> None:
         removed = store.remove_subscriber(email)
     if removed is None:
         raise AddressError(f"{email.strip()}: not a subscriber")
-    console.print(f"Removed {removed}.")
+    console.print(escape(f"Removed {removed}."))
 
 
 @subscribers.command("import")
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option("--update", is_flag=True, help=UPDATE_HELP)
 @pass_context
-def subscribers_import(context: Context, file: Path) -> None:
-    """Import subscribers from a CSV file with an 'email' column (and optionally 'name').
+def subscribers_import(context: Context, file: Path, update: bool) -> None:
+    """Import subscribers from a CSV file with an 'email' column (and optionally 'name',
+    'status' and 'watch', as 'export' writes).
 
-    Every row is checked first; one bad address imports nothing.
+    Every row is checked first; one bad address imports nothing. Addresses already there
+    are left as they are unless --update; an unsubscribed one is never subscribed again.
     """
     people = read_subscribers(file)
     with context.store() as store:
-        added = sum(store.add_subscriber(person, now()) for person in people)
-    console.print(f"Imported {plural(added, 'new subscriber')}.")
+        answers = store.enrol(people, now(), update=update)
+
+    def count(*outcomes: Outcome) -> int:
+        return sum(1 for answer in answers if answer.outcome in outcomes)
+
+    console.print(
+        f"Imported {plural(count(Outcome.ADDED, Outcome.ADDED_UNSUBSCRIBED), 'new subscriber')}."
+    )
+    if left := count(Outcome.ADDED_UNSUBSCRIBED):
+        console.print(f"  {left} of them unsubscribed, as the file says")
+    if count(Outcome.UPDATED):
+        console.print(f"  {count(Outcome.UPDATED)} already subscribed, updated")
+    unchanged = [answer for answer in answers if answer.outcome is Outcome.UNCHANGED]
+    if unchanged:
+        hint = " (pass --update to change them)" if any(a.ignored for a in unchanged) else ""
+        console.print(f"  {len(unchanged)} already subscribed, unchanged{hint}")
+    for answer in answers:
+        if answer.outcome is Outcome.SKIPPED_UNSUBSCRIBED:
+            updated = f"; updated its {_and(answer.changed)}" if answer.changed else ""
+            console.print(escape(f"  skipped {answer.email}: {_unsubscribed(answer)}{updated}"))
 
 
 @subscribers.command("export")
