@@ -5,7 +5,8 @@ the embedded server of ``outbox.py``.
 
 The envelope carries each address in its delivery form (``addresses.envelope_address``: the
 domain as an A-label). A local part that is not ASCII goes out with SMTPUTF8 when the server
-offers it, and is otherwise one refused message, not the end of the send.
+offers it, and is otherwise one refused message, not the end of the send. A password is
+only sent over TLS (``smtps://`` or ``?starttls=1``) unless the URL says ``?insecure=1``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from email.utils import parseaddr
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from .addresses import envelope_address
-from .errors import AddressError, MessageRefusedError, SendError
+from .errors import AddressError, ConfigError, MessageRefusedError, SendError
 
 _NEWLINES = re.compile(r"[\r\n\x00]+")
 _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9@._+-]")
@@ -37,9 +38,16 @@ class Mailer:
         self._implicit_tls = parts.scheme == "smtps"
         self._port = parts.port or (465 if self._implicit_tls else 25)
         query = parse_qs(parts.query)
-        self._starttls = query.get("starttls", ["0"])[0].lower() in ("1", "true", "yes")
+        self._starttls = _flag(query, "starttls")
         self._user = unquote(parts.username) if parts.username else None
         self._password = unquote(parts.password) if parts.password else None
+        if self._user is not None and not (
+            self._implicit_tls or self._starttls or _flag(query, "insecure")
+        ):
+            raise ConfigError(
+                f"{_without_password(url)}: refusing to send the SMTP password without TLS; "
+                "use smtps:// or add ?starttls=1 (or ?insecure=1 to send it in clear anyway)"
+            )
         self._timeout = timeout
         self._client: smtplib.SMTP | None = None
 
@@ -130,6 +138,18 @@ def _envelope(address: str) -> str:
         if address.isascii():
             return address
         raise
+
+
+def _flag(query: dict[str, list[str]], name: str) -> bool:
+    return query.get(name, ["0"])[0].lower() in ("1", "true", "yes")
+
+
+def _without_password(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return parts._replace(netloc=f"{parts.username}:***@{host}").geturl()
 
 
 def _smtp_reason(exc: BaseException) -> str:
