@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from digest.health import decide
 from digest.models import FeedSource, FetchResult, Item, Section, Subscriber, Validators
 from digest.store import Store, schema
 
+from .conftest import digest_command, write_config
 from .factories import BASE, make_item
 
 SOURCE = FeedSource("Wire", "https://wire.example.com/rss", Section.STOCKS, 1.2)
@@ -164,3 +166,31 @@ def test_deliveries_are_planned_once_and_marked(store: Store) -> None:
 def test_unopenable_database_is_a_store_error(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="cannot open the database"):
         Store(f"sqlite:///{tmp_path / 'missing-dir' / 'digest.db'}")
+
+
+def test_a_database_whose_driver_is_missing_is_one_line_without_the_password(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # However this environment is set up, neither PostgreSQL driver can be imported.
+    monkeypatch.setitem(sys.modules, "psycopg", None)
+    monkeypatch.setitem(sys.modules, "psycopg2", None)
+    config = write_config(tmp_path, [{"name": "Wire", "url": SOURCE.url, "section": "stocks"}])
+    listed = digest_command(
+        "subscribers",
+        "list",
+        config=config,
+        env={"DIGEST_DB": "postgresql://digest:s3cret@db.example.com:5432/digest"},
+    )
+    assert listed.returncode == 1
+    assert listed.stderr.splitlines() == [
+        "Error: postgresql://digest:***@db.example.com:5432/digest: the PostgreSQL driver is "
+        "not installed (psycopg): pip install 'market-digest[postgres]'"
+    ]
+    assert "s3cret" not in listed.stdout + listed.stderr
+
+
+def test_a_database_that_cannot_be_opened_is_named_without_its_password() -> None:
+    with pytest.raises(StoreError) as refused:
+        Store("sqlite+nosuchdriver://digest:s3cret@localhost/digest")
+    assert "s3cret" not in str(refused.value)
+    assert str(refused.value).startswith("sqlite+nosuchdriver://digest:***@localhost/digest: ")
