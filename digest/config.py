@@ -284,3 +284,10 @@ def _check_smtp_url(url: str) -> None:
         parts.port  # noqa: B018  (the property raises on a bad port)
     except ValueError:
         raise ConfigError(f"{ENV_PREFIX}SMTP_URL: the port is not a number") from None
+    # The client's own rules (a password only over TLS): told at start, not after the fetch.
+    from .send import Mailer
+
+    try:
+        Mailer(url)
+    except ConfigError as exc:
+        raise ConfigError(f"{ENV_PREFIX}SMTP_URL: {exc}") from None

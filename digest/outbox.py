@@ -17,7 +17,9 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
-_UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9@._+-]")
+# Letters and digits of any script stay, so two recipients whose local parts are not ASCII
+# do not both become "__@example.com.eml".
+_UNSAFE_FILENAME = re.compile(r"[^\w@.+-]")
 
 
 class LoopbackController(Controller):
@@ -78,7 +80,9 @@ def outbox_server(directory: Path) -> Iterator[str]:
 
     Yields the ``smtp://`` URL to send to.
     """
-    controller = LoopbackController(_OutboxHandler(directory))
+    # SMTPUTF8, as a real server may offer it: an address whose local part is not ASCII
+    # reaches the outbox too.
+    controller = LoopbackController(_OutboxHandler(directory), enable_SMTPUTF8=True)
     controller.start()
     try:
         yield controller.url

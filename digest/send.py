@@ -2,6 +2,11 @@
 
 Every message goes through real SMTP: to ``DIGEST_SMTP_URL`` when it is set, otherwise to
 the embedded server of ``outbox.py``.
+
+The envelope carries each address in its delivery form (``addresses.envelope_address``: the
+domain as an A-label). A local part that is not ASCII goes out with SMTPUTF8 when the server
+offers it, and is otherwise one refused message, not the end of the send. A password is
+only sent over TLS (``smtps://`` or ``?starttls=1``) unless the URL says ``?insecure=1``.
 """
 
 from __future__ import annotations
@@ -13,7 +18,8 @@ import ssl
 from email.utils import parseaddr
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from .errors import MessageRefusedError, SendError
+from .addresses import envelope_address
+from .errors import AddressError, ConfigError, MessageRefusedError, SendError
 
 _NEWLINES = re.compile(r"[\r\n\x00]+")
 _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9@._+-]")
@@ -32,9 +38,16 @@ class Mailer:
         self._implicit_tls = parts.scheme == "smtps"
         self._port = parts.port or (465 if self._implicit_tls else 25)
         query = parse_qs(parts.query)
-        self._starttls = query.get("starttls", ["0"])[0].lower() in ("1", "true", "yes")
+        self._starttls = _flag(query, "starttls")
         self._user = unquote(parts.username) if parts.username else None
         self._password = unquote(parts.password) if parts.password else None
+        if self._user is not None and not (
+            self._implicit_tls or self._starttls or _flag(query, "insecure")
+        ):
+            raise ConfigError(
+                f"{_without_password(url)}: refusing to send the SMTP password without TLS; "
+                "use smtps:// or add ?starttls=1 (or ?insecure=1 to send it in clear anyway)"
+            )
         self._timeout = timeout
         self._client: smtplib.SMTP | None = None
 
@@ -61,13 +74,39 @@ class Mailer:
         return client
 
     def send(self, message: bytes, sender: str, recipient: str) -> None:
-        """Hand one message over; ``SendError`` when the server refuses or is gone."""
-        envelope_from = parseaddr(sender)[1]
+        """Hand one message over, as it is; ``SendError`` when the server refuses or is gone.
+
+        ``MessageRefusedError`` when only this message cannot go: the server refused it, or
+        the recipient needs SMTPUTF8 and the server does not offer it.
+        """
+        try:
+            envelope_to = _envelope(recipient)
+        except AddressError as exc:
+            raise MessageRefusedError(f"{recipient}: cannot be mailed ({exc})") from None
+        try:
+            envelope_from = _envelope(parseaddr(sender)[1])
+        except AddressError as exc:
+            raise SendError(f"{sender}: cannot be sent from ({exc})") from None
+        # The domains are ASCII by now: what is left is a local part only SMTPUTF8 can carry.
+        international = not (envelope_to.isascii() and envelope_from.isascii())
         for attempt in range(2):
             if self._client is None:
                 self._client = self._connect()
             try:
-                self._client.sendmail(envelope_from, [recipient], message)
+                self._client.ehlo_or_helo_if_needed()
+                options: list[str] = []
+                if international:
+                    if not self._client.has_extn("smtputf8"):
+                        raise MessageRefusedError(
+                            f"{recipient}: the server does not accept internationalised "
+                            "addresses (SMTPUTF8)"
+                        )
+                    options.append("SMTPUTF8")
+                if not message.isascii() and self._client.has_extn("8bitmime"):
+                    # Headers in raw UTF-8 (a message made for SMTPUTF8) are 8-bit data.
+                    options.append("BODY=8BITMIME")
+                # Bytes go out as they are: smtplib would encode a str as ASCII.
+                self._client.sendmail(envelope_from, [envelope_to], message, options)
                 return
             except smtplib.SMTPServerDisconnected:
                 # A server may drop an idle connection; one reconnect is normal.
@@ -85,6 +124,32 @@ class Mailer:
             with contextlib.suppress(OSError, smtplib.SMTPException):
                 self._client.quit()
             self._client = None
+
+
+def _envelope(address: str) -> str:
+    """``address`` for MAIL FROM or RCPT TO.
+
+    One the validator refuses (``digest@localhost``) goes as it is when it is ASCII, for the
+    server to judge, as it always did.
+    """
+    try:
+        return envelope_address(address)
+    except AddressError:
+        if address.isascii():
+            return address
+        raise
+
+
+def _flag(query: dict[str, list[str]], name: str) -> bool:
+    return query.get(name, ["0"])[0].lower() in ("1", "true", "yes")
+
+
+def _without_password(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return parts._replace(netloc=f"{parts.username}:***@{host}").geturl()
 
 
 def _smtp_reason(exc: BaseException) -> str:

@@ -1,7 +1,9 @@
 """Subscriber lists in and out: addresses checked once, watchlists, CSV files.
 
 The CSV has an ``email`` column and optionally ``name``, ``status`` and ``watch`` (symbols
-separated by commas); ``write_subscribers`` writes what ``read_subscribers`` reads.
+separated by commas); ``write_subscribers`` writes what ``read_subscribers`` reads. A row whose
+status is ``unsubscribed`` stays so when imported: an export carried into another database
+must not subscribe again the people who left.
 """
 
 from __future__ import annotations
@@ -12,21 +14,14 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TextIO
 
+from .addresses import normalize_address
 from .errors import AddressError, ConfigError
 from .models import Subscriber
 from .tickers import symbol_table
 
 CSV_COLUMNS = ("email", "name", "status", "watch")
-
-
-def normalize_address(address: str) -> str:
-    """The address in canonical form, or ``AddressError`` saying what is wrong with it."""
-    from email_validator import EmailNotValidError, validate_email
-
-    try:
-        return validate_email(address.strip(), check_deliverability=False).normalized
-    except EmailNotValidError as exc:
-        raise AddressError(f"{address!r}: {exc}") from None
+#: The ``status`` column's values, and whether each means the address gets mail.
+STATUSES = {"active": True, "unsubscribed": False, "": True}
 
 
 def parse_watchlist(raw: str) -> tuple[str, ...]:
@@ -60,7 +55,13 @@ def read_subscribers(file: Path) -> list[Subscriber]:
             watchlist = parse_watchlist(row.get("watch") or "")
         except ConfigError as exc:
             raise ConfigError(f"{file}:{reader.line_num}: {exc}") from None
-        people.append(Subscriber(address, (row.get("name") or "").strip(), True, watchlist))
+        status = (row.get("status") or "").strip().lower()
+        if status not in STATUSES:
+            raise ConfigError(
+                f"{file}:{reader.line_num}: status {status!r}: expected 'active' or 'unsubscribed'"
+            )
+        name = (row.get("name") or "").strip()
+        people.append(Subscriber(address, name, STATUSES[status], watchlist))
     return people
 
 

@@ -135,10 +135,15 @@ def feed_server() -> Iterator[FeedServer]:
 
 
 class Inbox:
-    """aiosmtpd on 127.0.0.1, keeping every message it receives."""
+    """aiosmtpd on 127.0.0.1, keeping every message it receives.
 
-    def __init__(self) -> None:
+    ``options`` go to aiosmtpd's ``SMTP`` (``enable_SMTPUTF8``, ``authenticator``...).
+    """
+
+    def __init__(self, **options: Any) -> None:
         self.messages: list[tuple[str, list[str], bytes]] = []
+        #: The MAIL FROM parameters of each message ("SMTPUTF8", "SIZE=...").
+        self.mail_options: list[list[str]] = []
         self.refuse: set[str] = set()
         inbox = self
 
@@ -155,9 +160,10 @@ class Inbox:
                 inbox.messages.append(
                     (envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content)
                 )
+                inbox.mail_options.append(list(envelope.mail_options))
                 return "250 OK"
 
-        self.controller = LoopbackController(Handler())
+        self.controller = LoopbackController(Handler(), **options)
         self.controller.start()
         self.port = self.controller.port
 

@@ -115,6 +115,7 @@ ADDED_BY = {
         ],
     ),
     3: ("subscribers", ["watchlist TEXT NOT NULL"]),
+    4: ("feeds", ["is_primary BOOLEAN NOT NULL"]),
 }
 
 WIRE = "https://wire.example.com/rss"
@@ -224,6 +225,9 @@ def _old_database(path: Path, version: int) -> str:
                 "fetch_count": 0,
             }
         )
+    if version >= 4:
+        for feed in feeds:
+            feed["is_primary"] = 0
     for number, feed in enumerate(feeds, start=1):
         _insert(con, "feeds", {"id": number, **feed})
     for number, item in enumerate([*WIRE_ITEMS, OLD_ITEM], start=1):
@@ -387,7 +391,9 @@ def test_a_version_1_database_with_data_is_upgraded(tmp_path: Path) -> None:
         assert store.save_fetch(WIRE, update, [], BASE) == 0
         (wire,) = [health for health in store.feed_states() if health.url == WIRE]
         assert wire.mean_response_ms == 250.0
-        added = store.add_subscriber(Subscriber("ann@example.com", watchlist=("NVDA",)), BASE)
+        added = store.add_subscriber(
+            Subscriber("ann@example.com", watchlist=("NVDA",)), BASE, update=True
+        )
         assert added is False
         assert store.subscribers()[0].watchlist == ("NVDA",)
     finally:
@@ -428,6 +434,112 @@ def test_each_older_version_is_upgraded_keeping_what_it_wrote(tmp_path: Path, ve
         expected.append((CLI_FEED, "cli", None, 0))
     query = "SELECT url, origin, config_url, fetch_count FROM feeds ORDER BY id"
     assert _rows(path, query) == expected
+
+
+# -- addresses that differ only in letter case ------------------------------------------------
+
+EARLIER = FETCHED - dt.timedelta(days=30)
+LATER = FETCHED + dt.timedelta(days=1)
+LEFT = FETCHED + dt.timedelta(days=2)
+
+
+def _with_duplicates(path: Path) -> str:
+    """A version 4 database where earlier versions let letter case make new subscribers.
+
+    Besides ``_old_database``'s ann (1, sent the edition), bob (2, unsubscribed) and carol
+    (3, her delivery failed twice): two more copies of ann, one unsubscribed; an earlier
+    copy of carol who was sent the edition; and dave twice, the later copy with a delivery.
+    """
+    url = _old_database(path, 4)
+    con = sqlite3.connect(path)
+    people: list[dict[str, Any]] = [
+        {
+            "id": 4,
+            "email": "Ann@Example.com",
+            "name": "Annie",
+            "active": 1,
+            "watchlist": "ETH NVDA",
+        },
+        {
+            "id": 5,
+            "email": "ANN@EXAMPLE.COM",
+            "name": "",
+            "active": 0,
+            "unsubscribed_at": _stamp(LEFT),
+            "watchlist": "SOL",
+        },
+        {"id": 6, "email": "Carol@example.com", "name": "", "active": 1, "watchlist": "BTC"},
+        {"id": 7, "email": "Dave@example.com", "name": "", "active": 1, "watchlist": ""},
+        {"id": 8, "email": "dave@example.com", "name": "Dave", "active": 1, "watchlist": ""},
+    ]
+    people[0]["watchlist"] = "ETH NVDA"
+    created = {4: LATER, 5: LATER, 6: EARLIER, 7: FETCHED, 8: LATER}
+    for person in people:
+        _insert(con, "subscribers", {**person, "created_at": _stamp(created[person["id"]])})
+    deliveries: list[dict[str, Any]] = [
+        {"subscriber_id": 4, "status": "failed", "message_id": "<4@example.com>", "attempts": 1},
+        {
+            "subscriber_id": 6,
+            "status": "sent",
+            "message_id": "<6@example.com>",
+            "attempts": 1,
+            "sent_at": _stamp(BASE),
+        },
+        {"subscriber_id": 8, "status": "pending", "message_id": "<8@example.com>", "attempts": 0},
+    ]
+    for delivery in deliveries:
+        _insert(con, "deliveries", {"edition_id": 1, **delivery})
+    con.commit()
+    con.close()
+    return url
+
+
+def test_duplicates_by_letter_case_are_merged_into_the_earliest_record(tmp_path: Path) -> None:
+    path = tmp_path / "digest.db"
+    store = Store(_with_duplicates(path))
+    try:
+        assert _version(store) == len(schema.MIGRATIONS)
+        _assert_current_shape(store)
+        # The earliest copy keeps its address as written. Ann: a copy unsubscribed, so she
+        # is (suppression wins); carol's earliest copy is the later id; names and watchlists
+        # are gathered from every copy.
+        assert store.subscribers() == [
+            Subscriber("Carol@example.com", "Carol", True, ("BTC",)),
+            Subscriber("Dave@example.com", "Dave", True, ()),
+            Subscriber("ann@example.com", "Ann", False, ("NVDA", "BTC", "ETH", "SOL")),
+            Subscriber("bob@example.com", "", False, ()),
+        ]
+        assert store.subscriber("CAROL@EXAMPLE.COM") == store.subscribers()[0]
+        # Nobody is sent the edition twice: carol had it through her other copy, and ann
+        # has left; dave's planned delivery moved to his earliest copy.
+        assert [p.subscriber.email for p in store.pending_deliveries(EDITION_DATE)] == [
+            "Dave@example.com"
+        ]
+    finally:
+        store.close()
+    assert _rows(path, "SELECT id, email_key, unsubscribed_at FROM subscribers ORDER BY id") == [
+        (1, "ann@example.com", _stamp(LEFT)),
+        (2, "bob@example.com", _stamp(FETCHED)),
+        (6, "carol@example.com", None),
+        (7, "dave@example.com", None),
+    ]
+    assert _rows(
+        path,
+        "SELECT subscriber_id, status, message_id, attempts FROM deliveries ORDER BY subscriber_id",
+    ) == [
+        (1, "sent", "<1@example.com>", 2),
+        (6, "sent", "<6@example.com>", 3),
+        (7, "pending", "<8@example.com>", 0),
+    ]
+    con = sqlite3.connect(path)
+    try:
+        with pytest.raises(sqlite3.IntegrityError, match="email_key"):
+            con.execute(
+                "INSERT INTO subscribers (email, email_key, name, active, created_at, watchlist)"
+                " VALUES ('ANN@example.com', 'ann@example.com', '', 1, '2026-11-24', '')"
+            )
+    finally:
+        con.close()
 
 
 # -- a database from a later market-digest ----------------------------------------------------

@@ -1,19 +1,25 @@
 from __future__ import annotations
 
 import datetime as dt
+import ssl
+import subprocess
+from collections.abc import Iterator
 from email import message_from_bytes
 from email.policy import default as default_policy
+from pathlib import Path
+from typing import Any
 
 import pytest
+from aiosmtpd.smtp import AuthResult
 
-from digest.errors import AddressError, MessageRefusedError, SendError
+from digest.errors import AddressError, ConfigError, MessageRefusedError, SendError
 from digest.message import compose, list_id, make_message_id, to_bytes, unsubscribe_headers
 from digest.models import Email
 from digest.send import Mailer
 from digest.site import make_token, read_token
 from digest.subscribers import normalize_address
 
-from .conftest import Inbox
+from .conftest import Inbox, digest_command, write_config
 
 NOW = dt.datetime(2026, 11, 24, 12, 0, tzinfo=dt.UTC)
 SENDER = "Market Digest <digest@example.com>"
@@ -115,3 +121,116 @@ def test_unreachable_server_names_it() -> None:
         Mailer("smtp://127.0.0.1:9", timeout=5).send(
             to_bytes(compose(make_email(), SENDER, NOW)), SENDER, "a@example.com"
         )
+
+
+# -- the SMTP password goes only over TLS ------------------------------------------------------
+
+
+class Credentials:
+    """An aiosmtpd authenticator that accepts user/secret and remembers every attempt."""
+
+    def __init__(self) -> None:
+        self.tried: list[tuple[str, str]] = []
+
+    def __call__(
+        self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
+    ) -> AuthResult:
+        login, password = auth_data.login.decode(), auth_data.password.decode()
+        self.tried.append((login, password))
+        return AuthResult(success=(login, password) == ("user", "secret"))
+
+
+@pytest.fixture
+def credentials() -> Credentials:
+    return Credentials()
+
+
+@pytest.fixture
+def clear_auth_inbox(credentials: Credentials) -> Iterator[Inbox]:
+    """A server that would take a password without TLS, as a careless relay does."""
+    smtp = Inbox(authenticator=credentials, auth_require_tls=False)
+    yield smtp
+    smtp.close()
+
+
+def with_password(url: str, query: str = "") -> str:
+    return url.replace("smtp://", "smtp://user:secret@") + query
+
+
+def test_a_password_is_not_sent_without_tls(
+    clear_auth_inbox: Inbox, credentials: Credentials
+) -> None:
+    url = with_password(clear_auth_inbox.url)
+    with pytest.raises(ConfigError) as refused:
+        Mailer(url)
+    message = str(refused.value)
+    assert message == (
+        f"smtp://user:***@127.0.0.1:{clear_auth_inbox.port}: refusing to send the SMTP password "
+        "without TLS; use smtps:// or add ?starttls=1 (or ?insecure=1 to send it in clear anyway)"
+    )
+    assert "secret" not in message
+    assert credentials.tried == [] and clear_auth_inbox.messages == []
+
+
+def test_insecure_1_sends_the_password_in_clear_when_asked(
+    clear_auth_inbox: Inbox, credentials: Credentials
+) -> None:
+    mailer = Mailer(with_password(clear_auth_inbox.url, "?insecure=1"))
+    mailer.send(to_bytes(compose(make_email(), SENDER, NOW)), SENDER, "a@example.com")
+    mailer.close()
+    assert credentials.tried == [("user", "secret")]
+    assert len(clear_auth_inbox.messages) == 1
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and its key."""
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+            "-keyout", str(key), "-out", str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+def test_starttls_sends_the_password_encrypted(
+    certificate: tuple[Path, Path], credentials: Credentials, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cert, key = certificate
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    # The client trusts the test certificate the way it trusts any: from the CA file.
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    inbox = Inbox(authenticator=credentials, tls_context=context, require_starttls=True)
+    try:
+        mailer = Mailer(with_password(inbox.url, "?starttls=1"))
+        mailer.send(to_bytes(compose(make_email(), SENDER, NOW)), SENDER, "a@example.com")
+        mailer.close()
+    finally:
+        inbox.close()
+    assert credentials.tried == [("user", "secret")]
+    assert len(inbox.messages) == 1
+
+
+def test_the_cli_refuses_a_password_without_tls_in_one_line(tmp_path: Path) -> None:
+    feed = {"name": "Wire", "url": "https://wire.example.com/rss", "section": "stocks"}
+    config = write_config(tmp_path, [feed])
+    assert digest_command("build", "--date", "2026-11-24", config=config).returncode == 0
+    sent = digest_command(
+        "send",
+        "--date",
+        "2026-11-24",
+        config=config,
+        env={"DIGEST_SMTP_URL": "smtp://user:secret@127.0.0.1:2525"},
+    )
+    assert sent.returncode == 1
+    assert sent.stderr.splitlines() == [
+        "Error: DIGEST_SMTP_URL: smtp://user:***@127.0.0.1:2525: refusing to send the SMTP password without "
+        "TLS; use smtps:// or add ?starttls=1 (or ?insecure=1 to send it in clear anyway)"
+    ]

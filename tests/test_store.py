@@ -1,16 +1,20 @@
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
+from digest.enrolment import Outcome
 from digest.errors import StoreError
 from digest.health import decide
 from digest.models import FeedSource, FetchResult, Item, Section, Subscriber, Validators
 from digest.store import Store, schema
 
+from .conftest import digest_command, write_config
 from .factories import BASE, make_item
 
 SOURCE = FeedSource("Wire", "https://wire.example.com/rss", Section.STOCKS, 1.2)
@@ -80,10 +84,56 @@ def test_subscribers_add_unsubscribe_and_resubscribe(store: Store) -> None:
     assert not store.add_subscriber(Subscriber("a@example.com"), BASE)
     assert store.unsubscribe("a@example.com", BASE)
     assert store.subscribers(active_only=True) == []
-    assert store.add_subscriber(Subscriber("a@example.com"), BASE)
+    # Adding again is not how an unsubscribed address comes back; their own request is.
+    assert not store.add_subscriber(Subscriber("a@example.com"), BASE)
+    assert store.subscribers(active_only=True) == []
+    assert store.resubscribe("A@Example.com", BASE)
+    assert not store.resubscribe("a@example.com", BASE)
     assert store.subscribers() == [Subscriber("a@example.com", "A", True)]
-    assert store.remove_subscriber("a@example.com")
-    assert not store.remove_subscriber("a@example.com")
+    assert store.remove_subscriber("a@example.com") == "a@example.com"
+    assert store.remove_subscriber("a@example.com") is None
+
+
+def test_an_address_is_one_subscriber_in_any_letter_case(store: Store) -> None:
+    answers = store.enrol(
+        [Subscriber(email) for email in ("Dup@example.com", "dup@example.com", "DUP@example.com")],
+        BASE,
+    )
+    assert [answer.outcome for answer in answers] == [
+        Outcome.ADDED,
+        Outcome.UNCHANGED,
+        Outcome.UNCHANGED,
+    ]
+    assert store.subscribers() == [Subscriber("Dup@example.com")]
+    assert store.subscriber("dUP@EXAMPLE.COM") == Subscriber("Dup@example.com")
+    assert store.unsubscribe("DUP@example.com", BASE)
+    assert store.subscribers(active_only=True) == []
+    assert store.remove_subscriber("dup@EXAMPLE.com") == "Dup@example.com"
+    assert store.subscribers() == []
+
+
+def test_the_key_is_unique_in_the_database_too(store: Store) -> None:
+    store.add_subscriber(Subscriber("Dup@example.com"), BASE)
+    with pytest.raises(IntegrityError), store.engine.begin() as connection:
+        connection.execute(
+            schema.subscribers.insert().values(
+                email="dup@example.com",
+                email_key="dup@example.com",
+                name="",
+                active=True,
+                created_at=BASE.replace(tzinfo=None),
+                watchlist="",
+            )
+        )
+
+
+def test_an_address_unsubscribed_is_reported_with_its_date_and_kept(store: Store) -> None:
+    store.add_subscriber(Subscriber("ann@example.com", "Ann", True, ("NVDA",)), BASE)
+    store.unsubscribe("ann@example.com", BASE)
+    (answer,) = store.enrol([Subscriber("ANN@example.com", "Annie")], BASE, update=True)
+    assert answer.outcome is Outcome.SKIPPED_UNSUBSCRIBED
+    assert answer.unsubscribed_at == BASE
+    assert store.subscribers() == [Subscriber("ann@example.com", "Annie", False, ("NVDA",))]
 
 
 def test_deliveries_are_planned_once_and_marked(store: Store) -> None:
@@ -116,3 +166,31 @@ def test_deliveries_are_planned_once_and_marked(store: Store) -> None:
 def test_unopenable_database_is_a_store_error(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="cannot open the database"):
         Store(f"sqlite:///{tmp_path / 'missing-dir' / 'digest.db'}")
+
+
+def test_a_database_whose_driver_is_missing_is_one_line_without_the_password(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # However this environment is set up, neither PostgreSQL driver can be imported.
+    monkeypatch.setitem(sys.modules, "psycopg", None)
+    monkeypatch.setitem(sys.modules, "psycopg2", None)
+    config = write_config(tmp_path, [{"name": "Wire", "url": SOURCE.url, "section": "stocks"}])
+    listed = digest_command(
+        "subscribers",
+        "list",
+        config=config,
+        env={"DIGEST_DB": "postgresql://digest:s3cret@db.example.com:5432/digest"},
+    )
+    assert listed.returncode == 1
+    assert listed.stderr.splitlines() == [
+        "Error: postgresql://digest:***@db.example.com:5432/digest: the PostgreSQL driver is "
+        "not installed (psycopg): pip install 'market-digest[postgres]'"
+    ]
+    assert "s3cret" not in listed.stdout + listed.stderr
+
+
+def test_a_database_that_cannot_be_opened_is_named_without_its_password() -> None:
+    with pytest.raises(StoreError) as refused:
+        Store("sqlite+nosuchdriver://digest:s3cret@localhost/digest")
+    assert "s3cret" not in str(refused.value)
+    assert str(refused.value).startswith("sqlite+nosuchdriver://digest:***@localhost/digest: ")

@@ -1,4 +1,8 @@
-"""``digest subscribers``: add, list, remove, import and export the people who get mail."""
+"""``digest subscribers``: add, list, remove, import and export the people who get mail.
+
+What ``add`` and ``import`` may do to an address already there is ``digest.enrolment``'s to
+decide (an unsubscribed one is never subscribed again); these commands say what it decided.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,11 @@ from pathlib import Path
 
 import click
 
+from ..addresses import normalize_address
+from ..enrolment import Enrolment, Outcome
 from ..errors import AddressError
 from ..models import Subscriber
-from ..subscribers import normalize_address, parse_watchlist, read_subscribers, write_subscribers
+from ..subscribers import parse_watchlist, read_subscribers, write_subscribers
 from ._app import (
     Cell,
     Context,
@@ -22,7 +28,10 @@ from ._app import (
     plural,
     print_records,
     print_table,
+    say,
 )
+
+UPDATE_HELP = "Change the name and watchlist of an address already there (never resubscribes)."
 
 
 @main.group()
@@ -34,14 +43,44 @@ def subscribers() -> None:
 @click.argument("email")
 @click.option("--name", default="", help="How to greet them.")
 @click.option("--watch", default="", help="Tickers and coins to lead their email: NVDA,BTC.")
+@click.option("--update", is_flag=True, help=UPDATE_HELP)
 @pass_context
-def subscribers_add(context: Context, email: str, name: str, watch: str) -> None:
-    """Subscribe EMAIL (or resubscribe it, or change its watchlist)."""
+def subscribers_add(context: Context, email: str, name: str, watch: str, update: bool) -> None:
+    """Subscribe EMAIL; with --update, change the name or watchlist of one already there.
+
+    An address that unsubscribed stays unsubscribed: only its owner can subscribe again.
+    """
     address = normalize_address(email)
     watchlist = parse_watchlist(watch)
     with context.store() as store:
-        added = store.add_subscriber(Subscriber(address, name.strip(), True, watchlist), now())
-    console.print(f"Subscribed {address}." if added else f"{address} is already subscribed.")
+        (answer,) = store.enrol(
+            [Subscriber(address, name.strip(), True, watchlist)], now(), update=update
+        )
+    say(_add_result(answer))
+
+
+def _add_result(answer: Enrolment) -> str:
+    if answer.outcome is Outcome.ADDED:
+        return f"Subscribed {answer.email}."
+    if answer.outcome is Outcome.SKIPPED_UNSUBSCRIBED:
+        updated = f"; updated its {_and(answer.changed)}" if answer.changed else ""
+        return (
+            f"Skipped {answer.email}: {_unsubscribed(answer)}{updated}; "
+            "only they can subscribe again."
+        )
+    if answer.outcome is Outcome.UPDATED:
+        return f"{answer.email} is already subscribed; updated its {_and(answer.changed)}."
+    hint = f" (pass --update to change its {_and(answer.ignored)})" if answer.ignored else ""
+    return f"{answer.email} is already subscribed; nothing changed{hint}."
+
+
+def _unsubscribed(answer: Enrolment) -> str:
+    when = answer.unsubscribed_at
+    return "unsubscribed" + (f" on {when:%Y-%m-%d}" if when is not None else "")
+
+
+def _and(details: tuple[str, ...]) -> str:
+    return " and ".join(details)
 
 
 #: The fields of each subscriber in the json, csv and plain listings: export's columns.
@@ -94,28 +133,49 @@ def subscribers_list(context: Context, show_all: bool, output_format: str | None
 @click.argument("email")
 @pass_context
 def subscribers_remove(context: Context, email: str) -> None:
-    """Remove EMAIL and its history."""
+    """Remove EMAIL (in any letter case) and its history."""
     with context.store() as store:
-        removed = store.remove_subscriber(email.strip())
-    if not removed:
-        raise AddressError(f"{email}: not a subscriber")
-    console.print(f"Removed {email.strip()}.")
+        removed = store.remove_subscriber(email)
+    if removed is None:
+        raise AddressError(f"{email.strip()}: not a subscriber")
+    say(f"Removed {removed}.")
 
 
 @subscribers.command("import")
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option("--update", is_flag=True, help=UPDATE_HELP)
 @pass_context
-def subscribers_import(context: Context, file: Path) -> None:
-    """Import subscribers from a CSV file: an 'email' column, optionally 'name' and 'watch'.
+def subscribers_import(context: Context, file: Path, update: bool) -> None:
+    """Import subscribers from a CSV file: an 'email' column, optionally 'name', 'status'
+    and 'watch', as 'digest subscribers export' writes.
 
     'watch' holds tickers and coins separated by commas ("NVDA,BTC"), whose stories lead
-    that subscriber's email. 'digest subscribers export' writes such a file. Every row is
-    checked first; one bad address or symbol imports nothing.
+    that subscriber's email. Every row is checked first; one bad address or symbol imports
+    nothing. Addresses already there are left as they are unless --update; an unsubscribed
+    one is never subscribed again.
     """
     people = read_subscribers(file)
     with context.store() as store:
-        added = sum(store.add_subscriber(person, now()) for person in people)
-    console.print(f"Imported {plural(added, 'new subscriber')}.")
+        answers = store.enrol(people, now(), update=update)
+
+    def count(*outcomes: Outcome) -> int:
+        return sum(1 for answer in answers if answer.outcome in outcomes)
+
+    console.print(
+        f"Imported {plural(count(Outcome.ADDED, Outcome.ADDED_UNSUBSCRIBED), 'new subscriber')}."
+    )
+    if left := count(Outcome.ADDED_UNSUBSCRIBED):
+        say(f"  {left} of them unsubscribed, as the file says")
+    if count(Outcome.UPDATED):
+        say(f"  {count(Outcome.UPDATED)} already subscribed, updated")
+    unchanged = [answer for answer in answers if answer.outcome is Outcome.UNCHANGED]
+    if unchanged:
+        hint = " (pass --update to change them)" if any(a.ignored for a in unchanged) else ""
+        say(f"  {len(unchanged)} already subscribed, unchanged{hint}")
+    for answer in answers:
+        if answer.outcome is Outcome.SKIPPED_UNSUBSCRIBED:
+            updated = f"; updated its {_and(answer.changed)}" if answer.changed else ""
+            say(f"  skipped {answer.email}: {_unsubscribed(answer)}{updated}")
 
 
 @subscribers.command("export")

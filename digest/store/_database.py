@@ -6,11 +6,12 @@ Timestamps are stored as naive UTC (SQLite has no time zones) and come back awar
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -60,6 +61,33 @@ def reason(exc: SQLAlchemyError) -> str:
     return str(original) if original is not None else str(exc).splitlines()[0]
 
 
+#: Databases by SQLAlchemy backend name, as errors name them.
+NAMES = {"postgresql": "PostgreSQL", "mysql": "MySQL", "sqlite": "SQLite"}
+#: What installs the driver a URL asks for, where market-digest has an extra for it.
+EXTRAS = {
+    "postgresql": "pip install 'market-digest[postgres]'",
+    "postgresql+psycopg": "pip install 'market-digest[postgres]'",
+}
+
+
+_PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
+
+
+def shown(url: str) -> str:
+    """``url`` as errors show it: without its password."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (SQLAlchemyError, ValueError):
+        return _PASSWORD.sub(r"\1***@", url)
+
+
+def _missing_driver(url: str, exc: ImportError) -> StoreError:
+    parsed, module = make_url(url), exc.name or str(exc)
+    name = NAMES.get(parsed.get_backend_name(), parsed.get_backend_name())
+    install = EXTRAS.get(parsed.drivername, f"install the {module} module")
+    return StoreError(f"{shown(url)}: the {name} driver is not installed ({module}): {install}")
+
+
 class Database:
     """An open, migrated database; the table families below add their reads and writes."""
 
@@ -68,13 +96,16 @@ class Database:
         try:
             self.engine = make_engine(url)
         except SQLAlchemyError as exc:
-            raise StoreError(f"{url}: cannot open the database: {reason(exc)}") from None
+            raise StoreError(f"{shown(url)}: cannot open the database: {reason(exc)}") from None
+        except ImportError as exc:
+            # SQLAlchemy imports the driver here; without it there is nothing to open.
+            raise _missing_driver(url, exc) from None
         try:
             with self.engine.begin() as connection:
                 schema.migrate(connection)
         except SQLAlchemyError as exc:
             self.engine.dispose()
-            raise StoreError(f"{url}: cannot open the database: {reason(exc)}") from None
+            raise StoreError(f"{shown(url)}: cannot open the database: {reason(exc)}") from None
         except BaseException:
             self.engine.dispose()
             raise
@@ -89,4 +120,4 @@ class Database:
             with self.engine.begin() as connection:
                 yield connection
         except OperationalError as exc:
-            raise StoreError(f"{self.url}: {reason(exc)}") from None
+            raise StoreError(f"{shown(self.url)}: {reason(exc)}") from None

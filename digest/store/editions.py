@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from ..addresses import address_key
 from ..codec import decode_edition, encode_edition
 from ..models import Digest, PendingDelivery
 from . import schema as s
@@ -120,7 +121,9 @@ class EditionStore(Database):
         with self.begin() as c:
             edition_id = select(s.editions.c.id).where(s.editions.c.date == date).scalar_subquery()
             subscriber_id = (
-                select(s.subscribers.c.id).where(s.subscribers.c.email == email).scalar_subquery()
+                select(s.subscribers.c.id)
+                .where(s.subscribers.c.email_key == address_key(email))
+                .scalar_subquery()
             )
             values: dict[str, Any] = {"attempts": s.deliveries.c.attempts + 1, "error": error}
             if error is None:

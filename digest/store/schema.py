@@ -6,7 +6,9 @@ A migration is applied once, in a transaction, and recorded in ``meta.schema_ver
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import (
     Boolean,
@@ -16,6 +18,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -27,6 +30,7 @@ from sqlalchemy import (
     text,
 )
 
+from ..addresses import address_key
 from ..errors import StoreError
 
 metadata = MetaData()
@@ -92,7 +96,11 @@ subscribers = Table(
     Column("unsubscribed_at", DateTime),
     # Added by migration 3: space-separated symbols.
     Column("watchlist", Text, nullable=False, default=""),
+    # Added by migration 5: ``address_key(email)``, which makes an address one subscriber
+    # whatever its letter case. Always written with the email; no default would be right.
+    Column("email_key", String(320), nullable=False),
 )
+subscribers_email_key = Index("subscribers_email_key", subscribers.c.email_key, unique=True)
 
 editions = Table(
     "editions",
@@ -163,12 +171,108 @@ def _primary_sources_v4(connection: Connection) -> None:
     _add_columns(connection, feeds, ["is_primary"])
 
 
+def _one_subscriber_per_address_v5(connection: Connection) -> None:
+    """Addresses that differ only in letter case become one subscriber, unique by its key.
+
+    Earlier versions told ``Dup@Example.com`` and ``dup@example.com`` apart, so a database
+    may hold both. Each such set is merged into its earliest record (its address as written
+    there); see ``_merge_subscribers`` for what the merged record keeps.
+    """
+    present = {column["name"] for column in inspect(connection).get_columns(subscribers.name)}
+    if "email_key" not in present:
+        kind = subscribers.c.email_key.type.compile(dialect=connection.dialect)
+        # The DDL default only lets the column be added NOT NULL; every row is filled below.
+        connection.execute(
+            text(f"ALTER TABLE subscribers ADD COLUMN email_key {kind} NOT NULL DEFAULT ''")
+        )
+    # Only the columns this version knows: a later one may add more to the tables.
+    c = subscribers.c
+    rows = connection.execute(
+        select(c.id, c.email, c.name, c.active, c.unsubscribed_at, c.watchlist).order_by(
+            c.created_at, c.id
+        )
+    ).all()
+    # Keys are written with the rule of this version; should ``address_key`` ever change,
+    # a later migration has to write them again.
+    copies_of: dict[str, list[Any]] = {}
+    for row in rows:
+        copies_of.setdefault(address_key(row.email), []).append(row)
+    for key, (earliest, *later) in copies_of.items():
+        if later:
+            _merge_subscribers(connection, earliest, later)
+        connection.execute(
+            subscribers.update().where(subscribers.c.id == earliest.id).values(email_key=key)
+        )
+    subscribers_email_key.create(connection, checkfirst=True)
+
+
+def _merge_subscribers(connection: Connection, earliest: Any, later: list[Any]) -> None:
+    """Fold the ``later`` copies of one address into ``earliest``, deleting them.
+
+    The merged subscriber is unsubscribed if any copy was (suppression wins: one of them
+    asked for no more mail), since the first time one did; has the earliest copy's name, or
+    else the first name a later one has; and watches every symbol any copy watched. Each
+    edition keeps one delivery: a sent one if any copy had it sent (so nobody gets it twice),
+    else the earliest copy's, with the attempts of all of them.
+    """
+    copies = [earliest, *later]
+    values: dict[str, Any] = {
+        "name": next((copy.name for copy in copies if copy.name), ""),
+        "watchlist": " ".join(
+            dict.fromkeys(symbol for copy in copies for symbol in copy.watchlist.split())
+        ),
+    }
+    unsubscribed = [copy for copy in copies if not copy.active]
+    if unsubscribed:
+        dates = [copy.unsubscribed_at for copy in unsubscribed if copy.unsubscribed_at]
+        values.update(active=False, unsubscribed_at=min(dates, default=None))
+    ids = [copy.id for copy in copies]
+    rank = {subscriber_id: place for place, subscriber_id in enumerate(ids)}
+    d = deliveries.c
+    planned: dict[int, list[Any]] = {}
+    for delivery in connection.execute(
+        select(
+            d.edition_id, d.subscriber_id, d.status, d.message_id, d.attempts, d.sent_at, d.error
+        ).where(d.subscriber_id.in_(ids))
+    ):
+        planned.setdefault(delivery.edition_id, []).append(delivery)
+    for edition_id, rows in planned.items():
+        sent = [row for row in rows if row.status == "sent"]
+        kept = (
+            min(sent, key=lambda row: row.sent_at or dt.datetime.max)
+            if sent
+            else min(rows, key=lambda row: rank[row.subscriber_id])
+        )
+        # The row that stays is the earliest copy's, or else the earliest one there is,
+        # moved to it: updated rather than inserted, so no column a later version adds
+        # is needed here.
+        target = min(rows, key=lambda row: rank[row.subscriber_id])
+        in_edition = d.edition_id == edition_id
+        others = [row.subscriber_id for row in rows if row is not target]
+        connection.execute(deliveries.delete().where(in_edition, d.subscriber_id.in_(others)))
+        connection.execute(
+            deliveries.update()
+            .where(in_edition, d.subscriber_id == target.subscriber_id)
+            .values(
+                subscriber_id=earliest.id,
+                status=kept.status,
+                message_id=kept.message_id,
+                sent_at=kept.sent_at,
+                error=kept.error,
+                attempts=sum(row.attempts for row in rows),
+            )
+        )
+    connection.execute(subscribers.delete().where(subscribers.c.id.in_(ids[1:])))
+    connection.execute(subscribers.update().where(subscribers.c.id == earliest.id).values(**values))
+
+
 #: Numbered migrations; append, never edit one that has shipped.
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _create_v1,
     _feed_health_v2,
     _watchlist_v3,
     _primary_sources_v4,
+    _one_subscriber_per_address_v5,
 ]
 
 
