@@ -231,6 +231,7 @@ def test_the_cli_refuses_a_password_without_tls_in_one_line(tmp_path: Path) -> N
     )
     assert sent.returncode == 1
     assert sent.stderr.splitlines() == [
-        "Error: DIGEST_SMTP_URL: smtp://user:***@127.0.0.1:2525: refusing to send the SMTP password without "
-        "TLS; use smtps:// or add ?starttls=1 (or ?insecure=1 to send it in clear anyway)"
+        "Error: DIGEST_SMTP_URL: smtp://user:***@127.0.0.1:2525: refusing to send the SMTP "
+        "password without TLS; use smtps:// or add ?starttls=1 (or ?insecure=1 to send it in "
+        "clear anyway)"
     ]
