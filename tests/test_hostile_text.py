@@ -7,11 +7,13 @@ arrived, as a mail client or a feed reader would.
 
 from __future__ import annotations
 
+import re
 import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from bs4 import BeautifulSoup
 from lxml import etree
 
@@ -24,6 +26,7 @@ from digest.web import make_app
 
 from .checks import (
     assert_sound_headers,
+    header_names,
     raw_header,
 )
 from .conftest import SAMPLE_DATE, SAMPLE_NOW, FeedServer, Inbox, Route, serve_app, write_config
@@ -32,6 +35,18 @@ from .factories import FeedEntry, json_feed_document, rss_document
 RSS = "application/rss+xml; charset=utf-8"
 ATOM = "application/atom+xml"
 JSON_FEED = "application/feed+json"
+HEADERS = [
+    "From",
+    "To",
+    "Subject",
+    "Date",
+    "Message-ID",
+    "List-Id",
+    "List-Unsubscribe",
+    "List-Unsubscribe-Post",
+    "MIME-Version",
+    "Content-Type",
+]
 EMPTY_EDITION = "No stories in this edition"
 
 
@@ -127,6 +142,36 @@ def one_entry(title: str, summary: str = "") -> list[FeedEntry]:
 # -- each reproduced case ------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    ("separator", "kind"),
+    [
+        ("=?utf-8?q?=E2=80=A8?=", RSS),
+        ("=?utf-8?q?=E2=80=A9?=", RSS),
+        ("=?utf-8?q?=0B?=", RSS),
+        ("=?utf-8?q?=0C?=", RSS),
+        ("=?utf-8?q?=C2=85?=", RSS),
+        ("\u2028", JSON_FEED),
+        ("\u2029", JSON_FEED),
+        ("\x0b", JSON_FEED),
+        ("\x0c", JSON_FEED),
+        ("\x85", JSON_FEED),
+    ],
+)
+def test_a_line_separator_in_the_top_headline_does_not_stop_sending(
+    separator: str, kind: str, tmp_path: Path, feed_server: FeedServer, inbox: Inbox
+) -> None:
+    entries = one_entry(f"Chipmakers rally {separator} as orders jump")
+    document = rss_document(entries) if kind == RSS else json_feed_document(entries)
+    quiet = rss_document([FeedEntry("Oil steady", "https://other.example.com/oil")])
+    edition = run_line(
+        tmp_path, feed_server, inbox, [Feed(document, kind, weight=3.0), Feed(quiet, RSS)]
+    )
+    ((message),) = edition.messages
+    assert header_names(message) == HEADERS
+    subject = str(assert_sound_headers(message)["Subject"])
+    assert subject == "Market Digest for Nov 24: Chipmakers rally as orders jump"
+
+
 def test_a_lone_surrogate_in_a_json_feed_title_is_dropped_and_the_item_stored(
     tmp_path: Path, feed_server: FeedServer, inbox: Inbox
 ) -> None:
@@ -140,6 +185,23 @@ def test_a_lone_surrogate_in_a_json_feed_title_is_dropped_and_the_item_stored(
     ((message),) = edition.messages
     subject = str(assert_sound_headers(message)["Subject"])
     assert subject == "Market Digest for Nov 24: Bitcoin tops $100,000"
+
+
+def test_list_unsubscribe_arrives_raw_at_the_smtp_server_and_in_the_outbox(
+    tmp_path: Path, feed_server: FeedServer, inbox: Inbox
+) -> None:
+    feeds = [Feed(rss_document(one_entry("Stocks climb")), RSS)]
+    by_smtp = run_line(tmp_path / "smtp", feed_server, inbox, feeds)
+    to_outbox = run_line(tmp_path / "outbox", feed_server, None, feeds)
+    for raw in [*by_smtp.messages, *to_outbox.messages]:
+        value = raw_header(raw, "List-Unsubscribe")
+        assert re.fullmatch(
+            rb"<http://127\.0\.0\.1:8025/unsubscribe\?t=[\w.=-]+>, "
+            rb"<mailto:digest\+unsubscribe@example\.com\?subject=unsubscribe%20[\w.=-]+>",
+            value,
+        ), value
+        assert raw_header(raw, "List-Unsubscribe-Post") == b"List-Unsubscribe=One-Click"
+    assert len(by_smtp.messages) == len(to_outbox.messages) == 1
 
 
 def test_a_90_kb_title_is_cut_at_a_word_and_the_edition_keeps_its_stories(
