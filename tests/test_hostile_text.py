@@ -8,6 +8,8 @@ arrived, as a mail client or a feed reader would.
 from __future__ import annotations
 
 import re
+import tempfile
+import unicodedata
 import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,6 +17,8 @@ from pathlib import Path
 
 import pytest
 from bs4 import BeautifulSoup
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from lxml import etree
 
 from digest.config import load_settings
@@ -25,12 +29,17 @@ from digest.store import Store
 from digest.web import make_app
 
 from .checks import (
+    ANY_CHARACTER,
+    BIDI_CONTROLS,
+    assert_safe_line,
     assert_sound_headers,
     header_names,
+    is_noncharacter,
     raw_header,
 )
 from .conftest import SAMPLE_DATE, SAMPLE_NOW, FeedServer, Inbox, Route, serve_app, write_config
-from .factories import FeedEntry, json_feed_document, rss_document
+from .factories import FeedEntry, atom_document, json_feed_document, rss_document
+from .test_hostile import assert_safe_html
 
 RSS = "application/rss+xml; charset=utf-8"
 ATOM = "application/atom+xml"
@@ -127,6 +136,14 @@ def parts(raw: bytes) -> tuple[str, str]:
     html, text = message.get_body(("html",)), message.get_body(("plain",))
     assert html is not None and text is not None
     return html.get_content(), text.get_content()
+
+
+def assert_plain_text(text: str, where: str) -> None:
+    """Lines of printable text: no control but the line end, nothing that reorders or is no
+    character."""
+    for char in text.replace("\r\n", "\n"):
+        assert char == "\n" or unicodedata.category(char) not in ("Cc", "Cs", "Zl", "Zp"), where
+        assert char not in BIDI_CONTROLS and not is_noncharacter(char), where
 
 
 def headlines(digest: Digest) -> list[str]:
@@ -248,3 +265,109 @@ def test_controls_noncharacters_and_bidi_controls_leave_titles_feed_xml_and_subj
     subject = raw_header(message, "Subject")
     assert subject == b"Market Digest for Nov 24: Apple shares rise after earnings"
     assert headlines(edition.digest) == ["Apple shares rise after earnings", "Tesla recall widens"]
+
+
+# -- any text at all -----------------------------------------------------------------------
+
+#: Pieces that have broken feed readers, mail composers and HTML sanitizers.
+NASTY = [
+    "<script>alert(1)</script>",
+    "<img src=x onerror=alert(1)>",
+    "<a href='javascript:alert(1)'>x</a>",
+    '<a href="https://ok.example.com/">ok</a>',
+    "<svg onload=alert(1)>",
+    "<iframe src=https://evil.example.com>",
+    "<p>",
+    "</p>",
+    "]]>",
+    "<![CDATA[",
+    "&amp;",
+    "&",
+    "<",
+    "&#x2028;",
+    "&#xd800;",
+    "&#xfffe;",
+    "&#x202e;",
+    "&#1;",
+    "&#x85;",
+    "=?utf-8?q?=0D=0ABcc:_x@example.com?=",
+    "=?utf-8?q?=E2=80=A8?=",
+    "=?utf-8?b?7aCA?=",
+    "=?x-unknown?q?x?=",
+    "\r\nBcc: x@example.com",
+    "\u2028",
+    "\u2029",
+    "\u202e",
+    "\u2066",
+    "\ud800",
+    "\udfff",
+    "\ufffe",
+    "\x85",
+    "\x9b",
+    "\x00",
+    "\x0b",
+    "\ufeff",
+    "word " * 400,
+]
+TEXT = st.lists(
+    st.one_of(st.text(ANY_CHARACTER, max_size=30), st.sampled_from(NASTY)), max_size=6
+).map("".join)
+LINKS = st.one_of(
+    st.builds(lambda tail: f"https://news.example.com/{tail}", TEXT),
+    TEXT,
+    st.sampled_from(
+        [
+            "javascript:alert(1)",
+            "data:text/html,<script>alert(1)</script>",
+            "http://[",
+            "http://a:b/",
+            "http://a:99999/",
+            " https://news.example.com/a b\n",
+            "//news.example.com/relative",
+            "https://news.example.com/" + "x" * 5000,
+        ]
+    ),
+)
+ENTRIES = st.lists(st.builds(FeedEntry, title=TEXT, link=LINKS, summary=TEXT), max_size=4)
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(rss=ENTRIES, atom=ENTRIES, json_feed=ENTRIES)
+def test_any_text_in_any_feed_gives_sound_mail_and_pages(
+    rss: list[FeedEntry],
+    atom: list[FeedEntry],
+    json_feed: list[FeedEntry],
+    feed_server: FeedServer,
+    inbox: Inbox,
+) -> None:
+    feeds = [
+        Feed(rss_document(rss), RSS),
+        Feed(atom_document(atom), ATOM),
+        Feed(json_feed_document(json_feed), JSON_FEED),
+    ]
+    with tempfile.TemporaryDirectory() as directory:
+        edition = run_line(Path(directory), feed_server, inbox, feeds)
+    stories = [*edition.digest.top, *(s for _, stories in edition.digest.sections for s in stories)]
+    for story in stories:
+        for item in story.items:
+            assert_safe_line(item.title, "title")
+            assert_safe_line(item.summary_text, "summary")
+            assert_safe_line(item.source_name, "outlet")
+            assert 0 < len(item.title) <= TITLE_LIMIT
+            assert item.link.startswith(("http://", "https://")) and item.link.isprintable()
+            assert " " not in item.link
+    ((message),) = edition.messages
+    assert header_names(message) == HEADERS
+    subject = str(assert_sound_headers(message)["Subject"])
+    assert subject.startswith("Market Digest for Nov 24")
+    html, text = parts(message)
+    assert_safe_html(html, "email", template=True)
+    assert_safe_html(edition.home, "web edition", template=True)
+    for where, plain in [("email", text), ("web", edition.text)]:
+        assert_plain_text(plain, where)
+        assert (EMPTY_EDITION in plain) == (not stories), where
+    etree.fromstring(edition.atom)  # well-formed XML
