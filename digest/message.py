@@ -12,19 +12,15 @@ import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from email.errors import HeaderParseError
-from email.header import decode_header, make_header
 from email.message import EmailMessage
-from email.policy import SMTP
 from email.utils import format_datetime, parseaddr
 
 from jinja2 import Environment
 
+from .headers import MAIL_POLICY, one_line, set_header
 from .models import Digest, Email, Story, Subscriber
 from .render import make_environment, render_digest
 from .site import Site
-
-_NEWLINES = re.compile(r"[\r\n\x00]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +134,7 @@ def make_message_id(date: dt.date, email: str, sender: str) -> str:
 def list_id(title: str, sender: str) -> str:
     domain = parseaddr(sender)[1].rpartition("@")[2] or "localhost"
     slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-") or "digest"
-    return f"{_one_line(title)} <{slug}.{domain}>"
+    return f"{one_line(title)} <{slug}.{domain}>"
 
 
 def unsubscribe_headers(url: str, mailto: str, list_identifier: str) -> tuple[tuple[str, str], ...]:
@@ -150,30 +146,20 @@ def unsubscribe_headers(url: str, mailto: str, list_identifier: str) -> tuple[tu
     )
 
 
-def _one_line(text: str) -> str:
-    """No feed text may add a header line: every newline goes, encoded or not.
-
-    RFC 2047 encoded words are decoded first, so "=?utf-8?q?=0D=0A?=" loses its newline
-    too (Python's own header folding does not guard against it: CVE-2024-6923).
-    """
-    if "=?" in text:
-        try:
-            text = str(make_header(decode_header(text)))
-        except (HeaderParseError, LookupError, UnicodeError, ValueError):
-            text = text.replace("=?", "= ?")  # not valid encoded words: keep them inert
-    return _NEWLINES.sub(" ", text).strip()
-
-
 def compose(email: Email, sender: str, now: dt.datetime) -> EmailMessage:
-    """A multipart/alternative message with the headers mail providers require."""
-    message = EmailMessage(policy=SMTP)
-    message["From"] = _one_line(sender)
-    message["To"] = email.recipient
-    message["Subject"] = _one_line(email.subject)
+    """A multipart/alternative message with the headers mail providers require.
+
+    Every value is set with ``set_header``: whatever text it is given, composing does not
+    raise and no value adds a header line.
+    """
+    message = EmailMessage(policy=MAIL_POLICY)
+    set_header(message, "From", sender)
+    set_header(message, "To", email.recipient)
+    set_header(message, "Subject", email.subject)
     message["Date"] = format_datetime(now.astimezone(dt.UTC))
-    message["Message-ID"] = email.message_id
+    set_header(message, "Message-ID", email.message_id)
     for name, value in email.headers:
-        message[name] = _one_line(value)
+        set_header(message, name, value)
     message.set_content(email.text, cte="quoted-printable")
     message.add_alternative(email.html, subtype="html", cte="quoted-printable")
     return message
@@ -196,7 +182,7 @@ DKIM_HEADERS = (
 
 def to_bytes(message: EmailMessage, dkim_key: DkimKey | None = None) -> bytes:
     """The message as sent on the wire, DKIM-signed when a key is given."""
-    raw = message.as_bytes(policy=SMTP)
+    raw = message.as_bytes(policy=MAIL_POLICY)
     if dkim_key is None:
         return raw
     import dkim

@@ -3,7 +3,8 @@
 fastfeedparser (lxml) reads nearly every feed, at about 50 times feedparser's speed; feedparser
 reads what it cannot (broken XML, odd encodings). Either way only bytes go in, never a URL or
 a path, and our own sanitizer cleans every field once (both parsers' own cleaning is off or
-unused).
+unused). Text is made safe here, once: every title, name and summary leaves as a
+``safe_line`` (valid, printable, one line, bounded), so no later stage has to doubt it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import io
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urljoin
 
 import fastfeedparser
 import feedparser
@@ -24,14 +24,24 @@ from .sanitize import (
     canonical_link,
     clean_html,
     clean_text,
+    safe_line,
     safe_link,
     summarize,
     text_of_clean_html,
+    valid_text,
 )
 
 #: Characters of an entry's HTML that are kept: the digest shows a sentence or two, and some
 #: feeds carry whole articles (hundreds of KB) that would only cost sanitizing time.
 SUMMARY_SOURCE_LIMIT = 16_000
+#: Longest title kept, in characters. Headlines run to about 100 (outlets write them for
+#: search results and the subject line shows 110), so this leaves room for the wordiest,
+#: while a feed that puts a whole article in its titles still gives a headline: one story
+#: can never outgrow the message on its own (a 90 KB title once emptied the edition, as
+#: every story was dropped to keep the HTML part under Gmail's clipping size).
+TITLE_LIMIT = 300
+#: Longest outlet name: a name is a few words, and it is shown beside every story.
+SOURCE_NAME_LIMIT = 100
 
 # Our own sanitizer runs on every field; feedparser's would only cost time.
 feedparser.SANITIZE_HTML = False
@@ -95,24 +105,25 @@ def _is_utf8_or_unnamed(content_type: str | None) -> bool:
 
 
 def _items(entries: Iterable[Entry], source: FeedSource, fetched_at: dt.datetime) -> Iterable[Item]:
+    source_name = safe_line(source.name, SOURCE_NAME_LIMIT)
     for entry in entries:
-        title = clean_text(entry.title)
+        title = clean_text(entry.title, TITLE_LIMIT)
         # Relative links are relative to the feed's own address.
-        link = safe_link(urljoin(source.url, entry.link)) if entry.link else None
+        link = safe_link(entry.link, base=source.url) if entry.link else None
         if not title or link is None:
             continue
         summary_html = clean_html(entry.summary, limit=SUMMARY_SOURCE_LIMIT)
         canonical = canonical_link(link)
         yield Item(
             feed_url=source.url,
-            source_name=source.name,
+            source_name=source_name,
             section=source.section,
             weight=source.weight,
             primary=source.primary,
             key=_identity(entry.guid) or canonical,
             title=title,
             link=canonical,
-            summary_text=summarize(text_of_clean_html(summary_html)),
+            summary_text=summarize(safe_line(text_of_clean_html(summary_html))),
             summary_html=summary_html,
             published=entry.published or fetched_at,
         )
@@ -120,7 +131,7 @@ def _items(entries: Iterable[Entry], source: FeedSource, fetched_at: dt.datetime
 
 def _identity(guid: str) -> str:
     """The guid, with a permalink guid made canonical so tracking parameters don't split it."""
-    guid = guid.strip()
+    guid = valid_text(guid).strip()  # stored: it must encode
     return canonical_link(guid) if guid.startswith(("http://", "https://")) else guid
 
 

@@ -1,14 +1,16 @@
 """Turn whatever a feed carried into plain text, safe HTML and canonical links.
 
 Sanitizing happens once, here, with an allow-list (nh3): anything not listed is dropped,
-so a new trick in a feed fails closed.
+so a new trick in a feed fails closed. Every line of text a reader sees (titles, summaries,
+header values) passes ``safe_line``, so later stages can trust it to be one line of valid,
+printable Unicode.
 """
 
 from __future__ import annotations
 
 import html
 import re
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit, urlunsplit
 
 import nh3
 
@@ -32,10 +34,67 @@ _DROP_WITH_CONTENT = {
 _TRACKING_PREFIXES = ("utm_", "mc_", "pk_", "hsa_", "_hs")
 _TRACKING_PARAMS = {"fbclid", "gclid", "dclid", "msclkid", "yclid", "igshid", "ref_src", "cmpid"}
 
+#: Longest link kept (the limit of the sitemaps protocol and of several browsers): a longer
+#: one is not a real article's address, and it would cost every message it appears in.
+LINK_LIMIT = 2048
+
+# Python's \s covers the line and paragraph separators (U+2028, U+2029), NEL, VT, FF and the
+# information separators: everything str.splitlines() splits at, so nothing of that is left.
 _WHITESPACE = re.compile(r"\s+")
 # get_text(" ") puts a space before punctuation that followed a tag: "at <a>X</a>." → "at X ."
 _SPACE_BEFORE_PUNCTUATION = re.compile(r"\s+([.,;:!?)])")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+# Code points that are not characters: UTF-8 cannot encode a lone surrogate (SQLite and
+# every writer refuse it), and noncharacters are not allowed in XML or interchange.
+_SURROGATES = "\ud800-\udfff"
+_NONCHARACTERS = "\ufdd0-\ufdef" + "".join(
+    f"{chr(plane + 0xFFFE)}{chr(plane + 0xFFFF)}" for plane in range(0, 0x110000, 0x10000)
+)
+# Bidirectional formatting characters reorder how the text around them is shown, so a title
+# could read as something else than it says (the "Trojan Source" trick, CVE-2021-42574).
+_BIDI_CONTROLS = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+# C0 and C1 controls and DEL, except those that separate words (tab, newlines, form feed,
+# the information separators, NEL): those count as whitespace (``\s``) and become a space.
+_CONTROLS = "\x00-\x08\x0e-\x1b\x7f\x80-\x84\x86-\x9f"
+_NOT_CHARACTERS = re.compile(f"[{_SURROGATES}{_NONCHARACTERS}]")
+_NOT_IN_HTML = re.compile(f"[{_SURROGATES}{_NONCHARACTERS}{_CONTROLS}]")
+_NOT_IN_A_LINE = re.compile(f"[{_SURROGATES}{_NONCHARACTERS}{_CONTROLS}{_BIDI_CONTROLS}]")
+# Characters that separate words but are not HTML whitespace: a space keeps the words apart.
+_ODD_HTML_WHITESPACE = re.compile("[\x0b\x1c-\x1f\x85]")
+
+
+def safe_line(text: str, limit: int | None = None) -> str:
+    """``text`` as one line of valid, printable Unicode, at most ``limit`` characters.
+
+    Surrogates, noncharacters, C0 and C1 controls and bidirectional formatting characters
+    are removed; any run of whitespace (line and paragraph separators included) becomes one
+    space, and none leads or trails. Longer than ``limit``, the text is cut after a word
+    and ends with "…". Every other character is kept: letters of any script, emoji and their
+    joiners, combining marks. ``safe_line(safe_line(t, n), n) == safe_line(t, n)``.
+    """
+    line = _WHITESPACE.sub(" ", _NOT_IN_A_LINE.sub("", text)).strip()
+    if limit is not None and len(line) > limit:
+        line = _cut(line, limit)
+    return line
+
+
+def valid_text(text: str) -> str:
+    """``text`` without surrogates and noncharacters: what any encoder and XML takes."""
+    return _NOT_CHARACTERS.sub("", text)
+
+
+def _cut(line: str, limit: int) -> str:
+    """The start of ``line`` in at most ``limit`` characters, the last one "…"."""
+    if limit < 1:
+        return ""
+    head = line[: limit - 1]
+    if line[limit - 1] != " ":
+        word_end = head.rfind(" ")
+        # After a word, unless that drops more than half: one endless "word" (a script
+        # written without spaces, a run of garbage) is cut where it reaches the limit.
+        if word_end >= limit // 2:
+            head = head[:word_end]
+    return head.rstrip(" ,;:") + "…"
 
 
 def clean_html(html: str, limit: int | None = None) -> str:
@@ -47,7 +106,8 @@ def clean_html(html: str, limit: int | None = None) -> str:
     if limit is not None:
         html = html[:limit]
     cleaned = nh3.clean(
-        _CONTROL.sub("", html),
+        # Before: nh3 cannot take a surrogate at all (it raises).
+        _html_characters(html),
         tags=ALLOWED_TAGS,
         clean_content_tags=_DROP_WITH_CONTENT,
         attributes=ALLOWED_ATTRIBUTES,
@@ -55,7 +115,12 @@ def clean_html(html: str, limit: int | None = None) -> str:
         attribute_filter=_absolute_links_only,
         link_rel="noopener noreferrer nofollow",
     )
-    return cleaned.strip()
+    # After as well: a character reference ("&#xFFFE;", "&#x1;") comes out as the character.
+    return _html_characters(cleaned).strip()
+
+
+def _html_characters(html: str) -> str:
+    return _ODD_HTML_WHITESPACE.sub(" ", _NOT_IN_HTML.sub("", html))
 
 
 def _absolute_links_only(tag: str, attribute: str, value: str) -> str | None:
@@ -68,15 +133,18 @@ def _absolute_links_only(tag: str, attribute: str, value: str) -> str | None:
 _ABSOLUTE_PREFIXES = ("http://", "https://", "mailto:")
 
 
-def clean_text(html_or_text: str) -> str:
-    """Plain text with collapsed whitespace, as a reader would see it."""
-    if "<" not in html_or_text and "&" not in html_or_text:
-        return _WHITESPACE.sub(" ", _CONTROL.sub("", html_or_text)).strip()
-    # A space before every tag keeps words of adjacent blocks apart ("a</p><p>b" → "a b").
-    spaced = _CONTROL.sub("", html_or_text).replace("<", " <")
-    stripped = nh3.clean(spaced, tags=set(), clean_content_tags=_DROP_WITH_CONTENT)
-    text = _WHITESPACE.sub(" ", html.unescape(stripped))
-    return _SPACE_BEFORE_PUNCTUATION.sub(r"\1", text).strip()
+def clean_text(html_or_text: str, limit: int | None = None) -> str:
+    """Plain text as a reader would see it, made a ``safe_line`` of at most ``limit``."""
+    text = _NOT_IN_A_LINE.sub("", html_or_text)
+    if "<" in text or "&" in text:
+        # A space before every tag keeps words of adjacent blocks apart ("a</p><p>b" → "a b").
+        stripped = nh3.clean(
+            text.replace("<", " <"), tags=set(), clean_content_tags=_DROP_WITH_CONTENT
+        )
+        text = _WHITESPACE.sub(" ", html.unescape(stripped))
+        text = _SPACE_BEFORE_PUNCTUATION.sub(r"\1", text)
+    # Last: entities unescape to any character at all ("&#x2028;", "&#x202E;").
+    return safe_line(text, limit)
 
 
 def text_of_clean_html(safe_html: str) -> str:
@@ -104,25 +172,51 @@ def summarize(text: str, limit: int = 280) -> str:
     return summary
 
 
-def safe_link(url: str) -> str | None:
-    """``url`` if it is an absolute http(s) link, else None."""
-    url = url.strip()
-    parts = urlsplit(url)
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+def safe_link(url: str, base: str | None = None) -> str | None:
+    """``url``, resolved against ``base``, if it is an absolute http(s) link, else None.
+
+    The link is made printable: tabs and newlines go (as browsers drop them), and any other
+    whitespace, control or invisible character is percent-encoded. A link longer than
+    ``LINK_LIMIT``, or one that does not parse (a bad port or IPv6 host), is no link.
+    """
+    url = _URL_NEWLINES.sub("", valid_text(url)).strip()
+    if len(url) > LINK_LIMIT:  # before encoding, which only makes it longer
+        return None
+    if not url.isprintable() or " " in url:
+        url = "".join(c if c.isprintable() and c != " " else quote(c) for c in url)
+    try:
+        if base is not None:
+            url = urljoin(base, url)
+        parts = urlsplit(url)
+        _ = parts.port  # a port that is not a number from 0 to 65535 raises ValueError
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc or len(url) > LINK_LIMIT:
         return None
     return url
 
 
+_URL_NEWLINES = re.compile("[\t\n\r]")
+
+
 def canonical_link(url: str) -> str:
-    """The link with scheme and host lower-cased, and fragment and tracking parameters gone."""
-    parts = urlsplit(url.strip())
+    """The link with scheme and host lower-cased, and fragment and tracking parameters gone.
+
+    A string that does not parse as a URL comes back stripped, otherwise unchanged.
+    """
+    url = valid_text(url).strip()
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return url
     query = [
         (name, value)
         for name, value in parse_qsl(parts.query, keep_blank_values=True)
         if not _is_tracking(name)
     ]
     netloc = parts.netloc.lower()
-    if parts.port in (80, 443):
+    if port in (80, 443):
         netloc = netloc.rsplit(":", 1)[0]
     return urlunsplit(
         (parts.scheme.lower(), netloc, parts.path or "/", urlencode(query, doseq=True), "")

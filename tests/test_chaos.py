@@ -17,12 +17,12 @@ from .conftest import SAMPLE_DATE, FeedServer, Inbox, Route, digest_command, wri
 
 PUBLISHED = "Tue, 24 Nov 2026 05:00:00 GMT"
 GOOD_STORIES = [
-    ("Apple", ["Apple opens chip plant in Texas", "Apple raises buyback by $20 billion"]),
+    ("Tech", ["Apple opens chip plant in Texas", "Oracle wins cloud contract"]),
     ("Banks", ["JPMorgan lifts dividend after stress test", "Wells Fargo settles fee probe"]),
     ("Coins", ["Bitcoin miners expand in Norway", "Solana validators upgrade network"]),
     ("Energy", ["Exxon books record refining margin", "Chevron trims Permian spending"]),
-    ("Retail", ["Walmart beats holiday sales forecast", "Target cuts prices on groceries"]),
-    ("Autos", ["Ford recalls pickups over brake fault", "GM expands EV battery venture"]),
+    ("Retail", ["Walmart beats holiday sales forecast", "Target cuts grocery prices"]),
+    ("Autos", ["Ford recalls pickups over brake fault", "Boeing delays freighter jet"]),
 ]
 
 

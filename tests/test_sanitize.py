@@ -1,8 +1,12 @@
 from __future__ import annotations
 
 from bs4 import BeautifulSoup
+from hypothesis import given
+from hypothesis import strategies as st
 
-from digest.sanitize import canonical_link, clean_html, clean_text, safe_link, summarize
+from digest.sanitize import canonical_link, clean_html, clean_text, safe_line, safe_link, summarize
+
+from .checks import ANY_CHARACTER, assert_safe_line
 
 HOSTILE = """
 <p onclick="steal()">Shares <b>rose</b> <script>alert(1)</script><style>p{}</style>
@@ -62,3 +66,72 @@ def test_relative_and_odd_links_lose_their_href() -> None:
     )
     assert [a.get("href") for a in soup.find_all("a")] == [None, None, None]
     assert soup.get_text() == "abc"
+
+
+def test_safe_line_turns_every_line_break_and_space_into_one_space() -> None:
+    for separator in "\n\r\t\x0b\x0c\x1c\x1d\x1e\x1f\x85\u2028\u2029\xa0\u2003\u3000":
+        assert safe_line(f" a{separator}{separator}b{separator}") == "a b", repr(separator)
+
+
+def test_safe_line_removes_controls_surrogates_noncharacters_and_bidi_controls() -> None:
+    removed = (
+        "\x00\x07\x1b\x7f\x80\x9b\x9f"  # C0, DEL, C1
+        "\ud800\udfff"  # lone surrogates
+        "\ufdd0\ufdef\ufffe\uffff\U0001fffe\U0010ffff"  # noncharacters
+        "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"  # bidi
+    )
+    assert safe_line(f"Fed{removed}cuts") == "Fedcuts"
+
+
+def test_safe_line_keeps_every_script_emoji_and_joiner() -> None:
+    text = (
+        "Übernahme 日本株 עברית العربية e\u0301 👩\u200d👩\u200d👧 🏴\U000e0067\U000e0062\U000e007f"
+    )
+    assert safe_line(text) == text
+
+
+def test_overlong_text_is_cut_after_a_word_with_an_ellipsis() -> None:
+    assert safe_line("alpha beta gamma delta", 12) == "alpha beta…"
+    assert safe_line("alpha beta, gamma delta", 13) == "alpha beta…"
+    assert safe_line("alpha beta gamma", 16) == "alpha beta gamma"
+    # One endless word is cut where it reaches the limit.
+    assert safe_line("x" * 50, 10) == "x" * 9 + "…"
+
+
+@given(st.text(ANY_CHARACTER), st.integers(min_value=1, max_value=400))
+def test_safe_line_gives_one_safe_line_within_the_limit_for_any_text(text: str, limit: int) -> None:
+    line = safe_line(text, limit)
+    assert_safe_line(line)
+    assert len(line) <= limit
+    assert safe_line(line, limit) == line
+
+
+def test_clean_html_drops_surrogates_and_noncharacters_even_from_references() -> None:
+    html = "<p>a\ud800b&#xFFFE;c&#x1;d\ufdd0e\x85f</p>"
+    assert clean_html(html) == "<p>abcde f</p>"
+
+
+def test_clean_text_makes_a_safe_line_of_what_entities_decode_to() -> None:
+    title = "Fed&#x2028;cuts &#x202E;rates&#xFFFE; <b>again</b>\ud800"
+    assert clean_text(title, limit=100) == "Fed cuts rates again"
+
+
+def test_links_that_do_not_parse_or_run_too_long_are_no_links() -> None:
+    for link in [
+        "http://[",
+        "http://a:b/",
+        "http://a:99999/",
+        "https://a.example.com/" + "x" * 3000,
+    ]:
+        assert safe_link(link) is None, link
+        assert canonical_link(link) == link  # no exception either
+    assert safe_link("http://a:b/", base="http://[") is None
+
+
+def test_links_are_made_printable() -> None:
+    assert safe_link(" https://a.example.com/a b\n\tc ") == "https://a.example.com/a%20bc"
+    assert (
+        safe_link("https://a.example.com/\u202e\ud800x\ufffe") == "https://a.example.com/%E2%80%AEx"
+    )
+    assert safe_link("/x", base="https://a.example.com/feed") == "https://a.example.com/x"
+    assert safe_link("https://a.example.com/Ärger") == "https://a.example.com/Ärger"

@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 from aiosmtpd.smtp import AuthResult
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from digest.errors import AddressError, ConfigError, MessageRefusedError, SendError
 from digest.message import compose, list_id, make_message_id, to_bytes, unsubscribe_headers
@@ -19,6 +21,14 @@ from digest.send import Mailer
 from digest.site import make_token, read_token
 from digest.subscribers import normalize_address
 
+from .checks import (
+    ANY_CHARACTER,
+    assert_safe_line,
+    assert_sound_headers,
+    header_block,
+    header_names,
+    raw_header,
+)
 from .conftest import Inbox, digest_command, write_config
 
 NOW = dt.datetime(2026, 11, 24, 12, 0, tzinfo=dt.UTC)
@@ -235,3 +245,122 @@ def test_the_cli_refuses_a_password_without_tls_in_one_line(tmp_path: Path) -> N
         "password without TLS; use smtps:// or add ?starttls=1 (or ?insecure=1 to send it in "
         "clear anyway)"
     ]
+
+
+def site_like_email(url: str, mailto: str) -> Email:
+    return Email(
+        "a@example.com",
+        "Hello",
+        "<p>Hi</p>",
+        "Hi",
+        make_message_id(NOW.date(), "a@example.com", SENDER),
+        unsubscribe_headers(url, mailto, "Digest <d.example.com>"),
+    )
+
+
+#: As long as the site's own links: a signed token of 60-odd characters each.
+TOKEN = "YWxpY2VAZXhhbXBsZS5jb20." + "x" * 40
+UNSUBSCRIBE_URL = f"https://digest.example.com/unsubscribe?t={TOKEN}"
+UNSUBSCRIBE_MAILTO = f"mailto:digest+unsubscribe@example.com?subject=unsubscribe%20{TOKEN}"
+
+
+def test_list_unsubscribe_is_written_raw_and_folded_at_the_comma() -> None:
+    email = site_like_email(UNSUBSCRIBE_URL, UNSUBSCRIBE_MAILTO)
+    raw = to_bytes(compose(email, SENDER, NOW))
+    lines = header_block(raw)
+    first = lines.index(f"List-Unsubscribe: <{UNSUBSCRIBE_URL}>,".encode())
+    assert lines[first + 1] == f" <{UNSUBSCRIBE_MAILTO}>".encode()
+    assert b"List-Unsubscribe-Post: List-Unsubscribe=One-Click" in lines
+    assert raw_header(raw, "List-Unsubscribe") == (
+        f"<{UNSUBSCRIBE_URL}>, <{UNSUBSCRIBE_MAILTO}>".encode()
+    )
+
+
+def test_short_list_unsubscribe_stays_on_one_line() -> None:
+    email = site_like_email("https://d.example.com/u?t=1", "mailto:u@example.com")
+    lines = header_block(to_bytes(compose(email, SENDER, NOW)))
+    assert b"List-Unsubscribe: <https://d.example.com/u?t=1>, <mailto:u@example.com>" in lines
+
+
+def test_a_list_unsubscribe_url_beyond_ascii_is_percent_encoded_not_rfc2047() -> None:
+    email = site_like_email("https://d.example.com/désabonner?t=1", "mailto:u@example.com")
+    value = raw_header(to_bytes(compose(email, SENDER, NOW)), "List-Unsubscribe")
+    assert value == b"<https://d.example.com/d%C3%A9sabonner?t=1>, <mailto:u@example.com>"
+
+
+@pytest.mark.parametrize(
+    ("subject", "expected"),
+    [
+        ("Big\u2028news", "Big news"),
+        ("Big\u2029\x0b\x0c\x85news", "Big news"),
+        ("Big =?utf-8?q?=E2=80=A8?= news", "Big news"),
+        ("Big =?utf-8?q?=0B=0C=C2=85?= news", "Big news"),
+        # An encoded word inside an encoded word: decoded until nothing is left to decode.
+        ("Big =?utf-8?q?=3D=3Futf-8=3Fq=3F=3DE2=3D80=3DA8=3F=3D?= news", "Big news"),
+        ("Big \u202enews\u202c \u2066now\u2069", "Big news now"),
+        ("Big\ud800 news\ufffe", "Big news"),
+        ("Big =?utf-8?b?7aCA?= news", "Big \ufffd\ufffd\ufffd news"),
+    ],
+)
+def test_compose_writes_a_safe_subject_whatever_the_text(subject: str, expected: str) -> None:
+    raw = to_bytes(compose(make_email(subject=subject), SENDER, NOW))
+    assert header_names(raw) == COMPOSED_HEADERS
+    assert str(assert_sound_headers(raw)["Subject"]) == expected
+
+
+COMPOSED_HEADERS = [
+    "From",
+    "To",
+    "Subject",
+    "Date",
+    "Message-ID",
+    "List-Id",
+    "List-Unsubscribe",
+    "List-Unsubscribe-Post",
+    "MIME-Version",
+    "Content-Type",
+]
+
+
+@pytest.mark.parametrize("bad", ['"', "<", "0@", "¡", "¡¡:¡0000000000000000:¡;", "a@b\u2028Bcc: c"])
+def test_a_malformed_address_or_message_id_cannot_raise_or_add_a_header(bad: str) -> None:
+    email = Email(bad, "Hello", "<p>Hi</p>", "Hi", bad, make_email().headers)
+    raw = to_bytes(compose(email, bad, NOW))
+    assert header_names(raw) == COMPOSED_HEADERS
+
+
+ANY_TEXT = st.lists(
+    st.one_of(
+        st.text(ANY_CHARACTER),
+        st.sampled_from(
+            [
+                "=?",
+                "?=",
+                "=?utf-8?q?",
+                "=?utf-8?b?",
+                "\r\n",
+                "\u2028",
+                "<",
+                ">",
+                ",",
+                "@",
+                ":",
+                ";",
+                '"',
+            ]
+        ),
+    ),
+    max_size=8,
+).map("".join)
+
+
+@settings(max_examples=150, deadline=None)
+@given(subject=ANY_TEXT, sender=ANY_TEXT, recipient=ANY_TEXT, message_id=ANY_TEXT, url=ANY_TEXT)
+def test_compose_never_raises_nor_adds_a_header(
+    subject: str, sender: str, recipient: str, message_id: str, url: str
+) -> None:
+    headers = unsubscribe_headers(url, f"mailto:{url}", list_id(subject, sender))
+    email = Email(recipient, subject, "<p>Hi</p>", "Hi", message_id, headers)
+    raw = to_bytes(compose(email, sender, NOW))
+    assert header_names(raw) == COMPOSED_HEADERS
+    assert_safe_line(str(message_from_bytes(raw, policy=default_policy)["Subject"]))
