@@ -17,6 +17,8 @@ from email.utils import format_datetime, parseaddr
 
 from jinja2 import Environment
 
+from .addresses import envelope_address
+from .errors import AddressError
 from .headers import MAIL_POLICY, one_line, set_header
 from .models import Digest, Email, Story, Subscriber
 from .render import make_environment, render_digest
@@ -154,7 +156,7 @@ def compose(email: Email, sender: str, now: dt.datetime) -> EmailMessage:
     """
     message = EmailMessage(policy=MAIL_POLICY)
     set_header(message, "From", sender)
-    set_header(message, "To", email.recipient)
+    set_header(message, "To", _delivery_form(email.recipient))
     set_header(message, "Subject", email.subject)
     message["Date"] = format_datetime(now.astimezone(dt.UTC))
     set_header(message, "Message-ID", email.message_id)
@@ -180,9 +182,24 @@ DKIM_HEADERS = (
 )
 
 
+def _delivery_form(recipient: str) -> str:
+    """The To address as it can be written: the domain in ASCII (an A-label), so that only a
+    local part that is not ASCII needs an SMTPUTF8 message (RFC 6532)."""
+    try:
+        return envelope_address(recipient)
+    except AddressError:
+        return recipient  # not an address at all: set_header writes it as plain text
+
+
 def to_bytes(message: EmailMessage, dkim_key: DkimKey | None = None) -> bytes:
-    """The message as sent on the wire, DKIM-signed when a key is given."""
-    raw = message.as_bytes(policy=MAIL_POLICY)
+    """The message as sent on the wire, DKIM-signed when a key is given.
+
+    A recipient whose local part is not ASCII (用户@...) is written as UTF-8 (RFC 6532):
+    encoded words are not allowed inside an address. Such a message goes only to a server
+    that offers SMTPUTF8 (see send.Mailer); every other one stays 7-bit.
+    """
+    policy = MAIL_POLICY if str(message["To"]).isascii() else MAIL_POLICY.clone(utf8=True)
+    raw = message.as_bytes(policy=policy)
     if dkim_key is None:
         return raw
     import dkim

@@ -7,7 +7,8 @@ SMTPUTF8 or does not.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from email.policy import SMTPUTF8
+from email import message_from_bytes
+from email.policy import default
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ import pytest
 from digest.addresses import address_key, envelope_address, normalize_address
 from digest.errors import MessageRefusedError
 from digest.message import compose, to_bytes
+from digest.models import Email
 from digest.send import Mailer
 
 from .conftest import SAMPLE_DATE, Inbox, digest_command
@@ -88,8 +90,8 @@ def test_an_international_domain_is_sent_as_an_a_label_without_smtputf8(
 
 def test_a_local_part_that_is_not_ascii_goes_with_smtputf8_when_offered(inbox: Inbox) -> None:
     # Serialised for SMTPUTF8, the headers are raw UTF-8; they must arrive byte for byte.
-    raw = compose(make_email(CHINESE), SENDER, NOW).as_bytes(policy=SMTPUTF8)
-    assert f"To: {CHINESE}".encode() in raw
+    raw = to_bytes(compose(make_email(CHINESE), SENDER, NOW))
+    assert f"To: {CHINESE_ENVELOPE}\r\n".encode() in raw
     mailer = Mailer(inbox.url)
     mailer.send(raw, SENDER, CHINESE)
     send(mailer, "bob@example.com")
@@ -197,3 +199,23 @@ def test_a_server_with_smtputf8_gets_every_message(
         CHINESE_ENVELOPE: True,
         "zed@example.com": False,
     }
+
+
+@pytest.mark.parametrize(
+    ("recipient", "written"),
+    [
+        (GERMAN, b"To: ann@xn--bcher-kva.de\r\n"),
+        (CHINESE, f"To: {CHINESE_ENVELOPE}\r\n".encode()),
+    ],
+)
+def test_the_to_header_is_an_address_mail_clients_can_read(recipient: str, written: bytes) -> None:
+    email = Email(recipient, "Stocks — rise", "<p>x</p>", "x", "<id@example.com>")
+    raw = to_bytes(compose(email, SENDER, NOW))
+    assert written in raw
+    assert b"=?utf-8?" not in raw.split(b"\r\nSubject:")[0]  # no encoded word in an address
+    parsed = message_from_bytes(raw, policy=default)
+    if recipient == GERMAN:  # an ASCII address: nothing for any parser to complain about
+        assert not parsed["To"].defects
+    assert parsed["Subject"] == "Stocks — rise"
+    if recipient == GERMAN:  # 7-bit headers for every server; the other needs SMTPUTF8 anyway
+        assert b"Subject: Stocks =?utf-8?b?4oCU?= rise\r\n" in raw
