@@ -52,6 +52,18 @@ class EditionSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class SendingSettings:
+    """How mail goes out (``sending:`` in feeds.yaml)."""
+
+    #: Parallel SMTP connections.
+    connections: int = 4
+    #: Messages per second at most, for a relay that demands it; None: as fast as it takes.
+    rate: float | None = None
+    #: Editions in a row whose message bounced (550, 551, 553) before the address is dropped.
+    bounce_after: int = 2
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Everything a run needs, loaded once."""
 
@@ -67,6 +79,7 @@ class Settings:
     #: DKIM signing, when DIGEST_DKIM_KEY (a PEM file) and DIGEST_DKIM_SELECTOR are set.
     dkim_key_path: Path | None = None
     dkim_selector: str | None = None
+    sending: SendingSettings = SendingSettings()
 
 
 _EDITION_KEYS = {
@@ -82,7 +95,8 @@ _EDITION_KEYS = {
     "clustering",
 }
 _FEED_KEYS = {"name", "url", "section", "weight", "primary"}
-_TOP_KEYS = {"edition", "feeds", "allow_private_hosts"}
+_TOP_KEYS = {"edition", "feeds", "allow_private_hosts", "sending"}
+_SENDING_KEYS = {"connections", "rate", "bounce_after"}
 
 
 def is_http_url(url: str) -> bool:
@@ -115,6 +129,7 @@ def load_settings(path: Path = DEFAULT_CONFIG, env: Mapping[str, str] | None = N
     allow_private = raw.get("allow_private_hosts", False)
     if not isinstance(allow_private, bool):
         raise ConfigError(f"{where}: allow_private_hosts: expected true or false")
+    sending = _sending(where, raw.get("sending", {}))
 
     db_url = env.get(f"{ENV_PREFIX}DB") or f"sqlite:///{path.resolve().parent / 'digest.db'}"
     outbox = Path(env.get(f"{ENV_PREFIX}OUTBOX") or "outbox")
@@ -126,11 +141,27 @@ def load_settings(path: Path = DEFAULT_CONFIG, env: Mapping[str, str] | None = N
         edition=edition,
         feeds=feeds,
         allow_private_hosts=allow_private,
+        sending=sending,
         db_url=db_url,
         outbox=outbox,
         smtp_url=smtp_url,
         secret_key=env.get(f"{ENV_PREFIX}SECRET_KEY") or None,
         **_dkim(env),
+    )
+
+
+def _sending(where: str, raw: Any) -> SendingSettings:
+    raw = _mapping(where, "sending", raw)
+    _reject_unknown(where, "sending.", raw, _SENDING_KEYS)
+    rate = raw.get("rate")
+    if rate is not None and (
+        isinstance(rate, bool) or not isinstance(rate, int | float) or rate <= 0
+    ):
+        raise ConfigError(f"{where}: sending.rate: expected messages per second above 0")
+    return SendingSettings(
+        connections=_whole_number(where, "sending.connections", raw.get("connections", 4), 1),
+        rate=None if rate is None else float(rate),
+        bounce_after=_whole_number(where, "sending.bounce_after", raw.get("bounce_after", 2), 1),
     )
 
 

@@ -9,17 +9,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from email.utils import parseaddr
+from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
+
+from sqlalchemy.engine import make_url
 
 from .config import Settings
 from .discover import discover_feeds
-from .errors import ConfigError, EditionError, FeedError, MessageRefusedError, StoreError
+from .dispatch import SendPolicy, dispatch
+from .errors import ConfigError, EditionError, FeedError, StoreError
 from .fetch import FetchPolicy, fetch_all, make_user_agent
 from .floor import why_not_send
 from .health import EMPTY_ERROR, decide, is_due
+from .ledger import Status
 from .message import (
     DkimKey,
     Publisher,
@@ -29,7 +36,16 @@ from .message import (
     make_publisher,
     to_bytes,
 )
-from .models import Delivery, Digest, FeedSource, FeedState, FetchResult, Item, Section
+from .models import (
+    Delivery,
+    Digest,
+    FeedSource,
+    FeedState,
+    FetchResult,
+    Item,
+    Section,
+    Subscriber,
+)
 from .outbox import outbox_server
 from .parse import parse_feed
 from .send import Mailer
@@ -54,19 +70,37 @@ class FeedReport:
 
 @dataclass(frozen=True, slots=True)
 class SendReport:
+    """What one send of an edition did."""
+
     date: dt.date
-    deliveries: tuple[Delivery, ...]
+    #: How many deliveries ended in each ledger status in this run.
+    counts: dict[str, int]
+    #: Each message that did not go out in this run: recipient, status and why.
+    problems: tuple[Delivery, ...]
     already_sent: int
     #: Where the messages went: the outbox folder or the SMTP server.
     destination: str
+    #: Messages an earlier run left without an answer, now reported unknown.
+    recovered_unknown: int = 0
+    #: Addresses dropped in this run because they kept bouncing.
+    bounced_for_good: tuple[str, ...] = ()
+    #: Why the run ended early: the SMTP server went away (the rest stays queued).
+    server_gone: str | None = None
+    elapsed: float = 0.0
 
     @property
     def sent(self) -> int:
-        return sum(1 for delivery in self.deliveries if delivery.sent)
+        return self.counts.get(Status.SENT, 0)
 
     @property
     def failed(self) -> int:
-        return sum(1 for delivery in self.deliveries if not delivery.sent)
+        """Messages of this run that did not go out (deferred, failed, bounced, unknown)."""
+        return len(self.problems)
+
+    @property
+    def rate(self) -> float:
+        """Messages handed over per second."""
+        return self.sent / self.elapsed if self.elapsed else 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,16 +275,45 @@ def _mail_destination(settings: Settings, date: dt.date) -> Iterator[tuple[str, 
         yield url, str(folder)
 
 
+def journal_dir(settings: Settings) -> Path:
+    """Where sending runs keep their in-flight journals: beside a SQLite database, or else
+    beside the configuration."""
+    url = make_url(settings.db_url)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        database = Path(str(url.database))
+        return database.with_name(f"{database.name}.sending")
+    return settings.config_path.resolve().parent / ".digest-sending"
+
+
+def send_policy(settings: Settings, **changes: Any) -> SendPolicy:
+    sending = settings.sending
+    return replace(
+        SendPolicy(
+            connections=sending.connections, rate=sending.rate, bounce_after=sending.bounce_after
+        ),
+        **changes,
+    )
+
+
 def send_edition(
-    settings: Settings, store: Store, date: dt.date, now: dt.datetime, *, force: bool = False
+    settings: Settings,
+    store: Store,
+    date: dt.date,
+    now: dt.datetime,
+    *,
+    force: bool = False,
+    resend_unknown: bool = False,
+    policy: SendPolicy | None = None,
+    on_progress: Callable[[int], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> SendReport:
     """Send the stored edition of ``date`` to every active subscriber who has not had it.
 
     An edition under the floor (too few stories, most feeds failing) is not sent unless
-    ``force``; once its first message is out, the rest always follow. Deliveries are planned
-    in one transaction before the first message goes out and each is marked as the server
-    answers, so a crash loses nothing and a rerun sends only the rest. A message that cannot
-    be made or is refused is recorded on its delivery; the others go on.
+    ``force``; once its first message is out, the rest always follow. Every subscriber gets
+    one row in the send ledger, planned before the first message goes; each message is
+    marked in flight before it is handed over and its answer recorded after (see
+    ``dispatch``), so a crash loses nothing and sends nothing twice.
     """
     digest = store.load_edition(date)
     if digest is None:
@@ -264,35 +327,42 @@ def send_edition(
             )
     publisher = publisher_of(settings, store)
     store.plan_deliveries(date, lambda email: make_message_id(date, email, publisher.sender))
-    pending = store.pending_deliveries(date)
-    already = store.delivery_counts(date).get("sent", 0)
-    deliveries = []
+    already = store.delivery_counts(date).get(Status.SENT, 0)
+
+    def make_message(subscriber: Subscriber, message_id: str) -> bytes:
+        email = make_email(digest, publisher, subscriber, message_id=message_id)
+        return to_bytes(compose(email, publisher.sender, now), publisher.dkim)
+
+    chosen = policy or send_policy(settings)
+    if resend_unknown:
+        chosen = replace(chosen, resend_unknown=True)
     with _mail_destination(settings, date) as (url, destination):
-        mailer = Mailer(url)
-        try:
-            for delivery in pending:
-                recipient = delivery.subscriber.email
-                try:
-                    email = make_email(
-                        digest, publisher, delivery.subscriber, message_id=delivery.message_id
-                    )
-                    message = to_bytes(compose(email, publisher.sender, now), publisher.dkim)
-                except Exception as exc:  # one subscriber's message, not the whole send
-                    error = f"{recipient}: the message could not be made: {_describe(exc)}"
-                    store.mark_delivery(date, recipient, now, error=error)
-                    deliveries.append(Delivery(recipient, date, False, error))
-                    continue
-                try:
-                    mailer.send(message, publisher.sender, recipient)
-                except MessageRefusedError as exc:
-                    store.mark_delivery(date, recipient, now, error=str(exc))
-                    deliveries.append(Delivery(recipient, date, False, str(exc)))
-                    continue
-                store.mark_delivery(date, recipient, now)
-                deliveries.append(Delivery(recipient, date, True))
-        finally:
-            mailer.close()
-    return SendReport(date, tuple(deliveries), already, destination)
+        run = dispatch(
+            store,
+            date,
+            make_message,
+            url,
+            publisher.sender,
+            journal_dir(settings),
+            chosen,
+            on_progress=on_progress,
+            stop=stop,
+        )
+    problems = tuple(
+        Delivery(recipient, date, False, f"{status}: {why}" if why else status)
+        for recipient, status, why in sorted(run.problems)
+    )
+    return SendReport(
+        date,
+        dict(run.counts),
+        problems,
+        already,
+        destination,
+        run.recovered_unknown,
+        tuple(run.bounced_for_good),
+        run.server_gone,
+        run.elapsed,
+    )
 
 
 #: What ``run_edition`` has just done: fetched, built, or sent.

@@ -15,11 +15,13 @@ import contextlib
 import re
 import smtplib
 import ssl
+from collections.abc import Callable
 from email.utils import parseaddr
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from .addresses import envelope_address
 from .errors import AddressError, ConfigError, MessageRefusedError, SendError
+from .ledger import Reply
 
 _NEWLINES = re.compile(r"[\r\n\x00]+")
 _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9@._+-]")
@@ -74,15 +76,35 @@ class Mailer:
         return client
 
     def send(self, message: bytes, sender: str, recipient: str) -> None:
-        """Hand one message over, as it is; ``SendError`` when the server refuses or is gone.
+        """Hand one message over, as it is; ``SendError`` when the server is gone.
 
         ``MessageRefusedError`` when only this message cannot go: the server refused it, or
         the recipient needs SMTPUTF8 and the server does not offer it.
         """
+        reply = self.deliver(message, sender, recipient)
+        if reply.code is None or not 200 <= reply.code < 300:
+            raise MessageRefusedError(f"{recipient}: {reply.described}")
+
+    def deliver(
+        self,
+        message: bytes,
+        sender: str,
+        recipient: str,
+        handing_over: Callable[[], None] | None = None,
+    ) -> Reply:
+        """Hand one message over and return the server's reply; ``SendError`` when the
+        server cannot be reached at all.
+
+        Up to the DATA command nothing is handed over, so a connection the server dropped
+        while idle is opened again and the message tried once more. ``handing_over`` is
+        called just before the message itself goes (the ledger's in-flight mark); after
+        that, a lost connection is a lost answer (``Reply(None)``), never a second try:
+        the server may have the message already.
+        """
         try:
             envelope_to = _envelope(recipient)
         except AddressError as exc:
-            raise MessageRefusedError(f"{recipient}: cannot be mailed ({exc})") from None
+            return Reply(553, f"{recipient} cannot be mailed ({exc})")
         try:
             envelope_from = _envelope(parseaddr(sender)[1])
         except AddressError as exc:
@@ -90,40 +112,86 @@ class Mailer:
         # The domains are ASCII by now: what is left is a local part only SMTPUTF8 can carry.
         international = not (envelope_to.isascii() and envelope_from.isascii())
         for attempt in range(2):
-            if self._client is None:
-                self._client = self._connect()
+            client = self._client or self._connect()
+            self._client = client
             try:
-                self._client.ehlo_or_helo_if_needed()
-                options: list[str] = []
-                if international:
-                    if not self._client.has_extn("smtputf8"):
-                        raise MessageRefusedError(
-                            f"{recipient}: the server does not accept internationalised "
-                            "addresses (SMTPUTF8)"
-                        )
-                    options.append("SMTPUTF8")
-                if not message.isascii() and self._client.has_extn("8bitmime"):
-                    # Headers in raw UTF-8 (a message made for SMTPUTF8) are 8-bit data.
-                    options.append("BODY=8BITMIME")
-                # Bytes go out as they are: smtplib would encode a str as ASCII.
-                self._client.sendmail(envelope_from, [envelope_to], message, options)
-                return
-            except smtplib.SMTPServerDisconnected:
-                # A server may drop an idle connection; one reconnect is normal.
-                self._client = None
+                refused = self._envelope(client, envelope_from, envelope_to, international, message)
+            except (smtplib.SMTPServerDisconnected, OSError) as exc:
+                self._client = None  # nothing was handed over: a new connection may try
                 if attempt:
-                    raise SendError(f"SMTP server {self.where}: connection lost") from None
-            except (smtplib.SMTPRecipientsRefused, smtplib.SMTPDataError) as exc:
-                raise MessageRefusedError(f"{recipient}: {_smtp_reason(exc)}") from None
-            except (OSError, smtplib.SMTPException) as exc:
-                self.close()
-                raise SendError(f"SMTP server {self.where}: {_smtp_reason(exc)}") from None
+                    raise SendError(f"SMTP server {self.where}: {_smtp_reason(exc)}") from None
+                continue
+            if refused is not None:
+                return refused
+            if handing_over is not None:
+                handing_over()
+            return self._data(client, message)
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    def _envelope(
+        self,
+        client: smtplib.SMTP,
+        envelope_from: str,
+        envelope_to: str,
+        international: bool,
+        message: bytes,
+    ) -> Reply | None:
+        """MAIL FROM and RCPT TO; the refusal, or None when the server takes the message."""
+        client.ehlo_or_helo_if_needed()
+        options: list[str] = []
+        if international:
+            if not client.has_extn("smtputf8"):
+                # 554: not the mailbox's fault, so it does not count toward a bounce.
+                return Reply(
+                    554, "the server does not accept internationalised addresses (SMTPUTF8)"
+                )
+            options.append("SMTPUTF8")
+        if not message.isascii() and client.has_extn("8bitmime"):
+            # Headers in raw UTF-8 (a message made for SMTPUTF8) are 8-bit data.
+            options.append("BODY=8BITMIME")
+        code, text = client.mail(envelope_from, options)
+        if code == 421:
+            raise smtplib.SMTPServerDisconnected(_text(text))  # closing: try a new connection
+        if code != 250:
+            _reset(client)
+            return Reply(code, _text(text))
+        code, text = client.rcpt(envelope_to)
+        if code == 421:
+            raise smtplib.SMTPServerDisconnected(_text(text))
+        if code not in (250, 251):
+            _reset(client)
+            return Reply(code, _text(text))
+        return None
+
+    def _data(self, client: smtplib.SMTP, message: bytes) -> Reply:
+        try:
+            code, text = client.data(message)
+        except smtplib.SMTPDataError as exc:  # DATA itself refused: nothing handed over
+            _reset(client)
+            return Reply(exc.smtp_code, _text(exc.smtp_error))
+        except (smtplib.SMTPException, OSError) as exc:
+            self._client = None
+            return Reply(
+                None, f"no answer from {self.where} after the message ({_smtp_reason(exc)})"
+            )
+        if code == 421:
+            self._client = None
+        return Reply(code, _text(text))
 
     def close(self) -> None:
         if self._client is not None:
             with contextlib.suppress(OSError, smtplib.SMTPException):
                 self._client.quit()
             self._client = None
+
+
+def _text(text: bytes | str) -> str:
+    return text.decode(errors="replace") if isinstance(text, bytes) else text
+
+
+def _reset(client: smtplib.SMTP) -> None:
+    with contextlib.suppress(smtplib.SMTPException, OSError):
+        client.rset()
 
 
 def _envelope(address: str) -> str:

@@ -110,26 +110,26 @@ def test_unreachable_smtp_server_is_one_line_and_nothing_is_lost(
     assert len(inbox.messages) == 3
 
 
-def test_refused_recipient_is_reported_and_retried(sample_config: Path, inbox: Inbox) -> None:
+def test_a_mailbox_refusal_is_reported_and_final(sample_config: Path, inbox: Inbox) -> None:
     inbox.refuse.add("bob@example.org")
     date = SAMPLE_DATE.isoformat()
     env = {"DIGEST_SMTP_URL": inbox.url}
     first = digest_command("run", "--date", date, config=sample_config, env=env)
     assert first.returncode == 3  # partial: the edition went out, one message did not
-    assert "bob@example.org" in first.stdout
-    assert first.stderr == "Error: partial: 1 of 3 messages not sent; 'digest send' retries them\n"
+    assert "not sent bob@example.org: bounced: 550 5.1.1 mailbox unavailable" in first.stdout
+    assert first.stderr == "Error: partial: 1 of 3 messages not sent (1 bounced)\n"
     assert sorted(r for _, rs, _ in inbox.messages for r in rs) == [
         "alice@example.com",
         "carol@example.net",
     ]
+    # 550 says the mailbox does not exist: a later send does not knock again.
     inbox.refuse.clear()
     second = digest_command("send", "--date", date, config=sample_config, env=env)
     assert second.returncode == 0, second.stderr
-    assert sorted(r for _, rs, _ in inbox.messages for r in rs) == [
-        "alice@example.com",
-        "bob@example.org",
-        "carol@example.net",
-    ]
+    assert "to 0 subscribers (2 had it already)" in second.stdout
+    sends = digest_command("sends", date, config=sample_config)
+    assert sends.returncode == 0, sends.stderr
+    assert "2 sent" in sends.stdout and "1 bounced" in sends.stdout
 
 
 def test_a_broken_feed_is_named_and_the_edition_is_still_built(

@@ -155,8 +155,9 @@ def test_deliveries_are_planned_once_and_marked(store: Store) -> None:
     assert store.plan_deliveries(date, lambda email: f"<{email}>") == 0
     store.mark_delivery(date, "a@example.com", BASE)
     store.mark_delivery(date, "b@example.com", BASE, error="550 no")
-    assert [p.subscriber.email for p in store.pending_deliveries(date)] == ["b@example.com"]
+    assert store.problem_deliveries(date) == [("b@example.com", "failed", "550 no")]
     assert store.delivery_counts(date) == {"sent": 1, "failed": 1}
+    assert store.claim(date, "run", 10, BASE) == []  # both are final
     assert store.load_edition(date) == digest
     with store.engine.connect() as connection:
         ids = connection.execute(select(schema.deliveries.c.message_id)).scalars().all()

@@ -82,24 +82,56 @@ def build(context: Context, date: dt.datetime | None) -> None:
 @main.command()
 @date_option
 @click.option("--force", is_flag=True, help="Send even an edition under the floor.")
+@click.option(
+    "--resend-unknown",
+    is_flag=True,
+    help="Send again the messages whose answer was lost (they may arrive twice).",
+)
 @pass_context
-def send(context: Context, date: dt.datetime | None, force: bool) -> None:
+def send(context: Context, date: dt.datetime | None, force: bool, resend_unknown: bool) -> None:
     """Send the built edition to every active subscriber who has not had it.
 
     An edition with fewer than edition.min_stories stories, or built while most feeds
-    were failing, is not sent without --force. Exits 3 when some messages were not sent.
+    were failing, is not sent without --force. A message whose answer was lost (the
+    process was killed, the connection dropped after the message) is reported unknown and
+    not sent again unless --resend-unknown. Exits 3 when some messages were not sent.
     """
     from ..pipeline import send_edition
-    from .output import print_send, send_problem
+    from .output import print_send, send_problem, sending_progress
 
-    with context.store() as store:
+    with context.store() as store, sending_progress() as progress:
         report = send_edition(
-            context.settings, store, edition_date(context, date), now(), force=force
+            context.settings,
+            store,
+            edition_date(context, date),
+            now(),
+            force=force,
+            resend_unknown=resend_unknown,
+            on_progress=progress,
         )
     print_send(report)
     problem = send_problem(report)
     if problem is not None:
         raise problem
+
+
+@main.command()
+@click.argument("date", type=click.DateTime(formats=["%Y-%m-%d"]), metavar="YYYY-MM-DD")
+@pass_context
+def sends(context: Context, date: dt.datetime) -> None:
+    """The send ledger of the edition of DATE: how many messages are queued, sending, sent,
+    deferred, failed, bounced or unknown, and each one that did not go out."""
+    with context.store() as store:
+        counts = store.delivery_counts(date.date())
+        problems = store.problem_deliveries(date.date())
+    if not counts:
+        say(f"Nothing was sent or planned for the edition of {date:%Y-%m-%d}.")
+        return
+    order = ("queued", "sending", "sent", "deferred", "failed", "bounced", "unknown", "cancelled")
+    summary = ", ".join(f"{counts.get(status, 0)} {status}" for status in order)
+    say(f"The edition of {date:%Y-%m-%d}: {summary}.")
+    for recipient, status, error in problems:
+        say(f"  {status} {recipient}: {error}" if error else f"  {status} {recipient}")
 
 
 @main.command()

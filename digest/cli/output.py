@@ -5,7 +5,8 @@ Feed text (titles, names, servers' error lines) is printed as it is, never read 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 
 from rich.text import Text
 
@@ -51,10 +52,23 @@ def print_send(report: SendReport) -> None:
         f"Sent the edition of {report.date} to {report.sent} subscribers"
         f" ({report.already_sent} had it already) via {report.destination}."
     )
-    for delivery in report.deliveries:
-        if not delivery.sent:
-            line = f" {delivery.recipient}: {delivery.error}"
-            console.print(Text.assemble("  ", ("not sent", "red"), line))
+    shown = [status for status in _SUMMARY if report.counts.get(status)]
+    if shown or report.sent:
+        summary = ", ".join(f"{report.counts.get(status, 0)} {status}" for status in _SUMMARY)
+        say(f"  {summary}; {report.rate:,.0f} messages a second")
+    if report.recovered_unknown:
+        say(
+            f"  {plural(report.recovered_unknown, 'message')} of an earlier run that stopped"
+            " mid-send may have arrived: unknown, not sent again (--resend-unknown sends them)"
+        )
+    for address in report.bounced_for_good:
+        say(f"  {address} keeps bouncing: no more mail to it")
+    for delivery in report.problems:
+        line = f" {delivery.recipient}: {delivery.error}"
+        console.print(Text.assemble("  ", ("not sent", "red"), line))
+
+
+_SUMMARY = ("sent", "deferred", "failed", "bounced", "unknown", "cancelled")
 
 
 def print_step(step: Step) -> None:
@@ -79,15 +93,25 @@ def fetch_problem(reports: Sequence[FeedReport]) -> DigestError | None:
 
 
 def send_problem(report: SendReport) -> DigestError | None:
-    """What a send's exit status says: every message refused (1), some (3), or None."""
+    """What a send's exit status says: every message refused or the server gone (1), some
+    messages not sent (3), or None."""
+    if report.server_gone:
+        return DigestError(
+            f"{report.server_gone}: the send stopped after {plural(report.sent, 'message')};"
+            " the rest is queued: 'digest send' goes on"
+        )
     if not report.failed:
         return None
-    retry = "'digest send' retries them"
-    if not report.sent:
-        return DigestError(f"{plural(report.failed, 'message')} not sent; {retry}")
-    return PartialError(
-        f"partial: {report.failed} of {report.failed + report.sent} messages not sent; {retry}"
+    kinds = ", ".join(
+        f"{report.counts[status]} {status}"
+        for status in _SUMMARY[1:]
+        if report.counts.get(status) and status != "cancelled"
     )
+    retry = "; a later 'digest send' tries the deferred again" if "deferred" in kinds else ""
+    if not report.sent:
+        return DigestError(f"{plural(report.failed, 'message')} not sent ({kinds}){retry}")
+    total = report.failed + report.sent
+    return PartialError(f"partial: {report.failed} of {total} messages not sent ({kinds}){retry}")
 
 
 def edition_problem(report: EditionReport) -> DigestError | None:
@@ -103,3 +127,18 @@ def edition_problem(report: EditionReport) -> DigestError | None:
         said = (str(problem).removeprefix("partial: ") for problem in found)
         return PartialError("partial: " + "; ".join(said))
     return found[-1]
+
+
+@contextlib.contextmanager
+def sending_progress() -> Iterator[Callable[[int], None]]:
+    """A progress bar for a send on a terminal (nothing when piped): yields the callback
+    each sent message calls."""
+    if not console.is_terminal:
+        yield lambda count: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    columns = (BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress("Sending", *columns, console=console, transient=True) as progress:
+        task = progress.add_task("send", total=None)
+        yield lambda count: progress.advance(task, count)

@@ -8,6 +8,7 @@ the store writes what they return.
 
 from __future__ import annotations
 
+from .deliveries import DeliveryStore
 from .editions import EditionStore
 from .feeds import FeedStore
 from .items import ItemStore
@@ -15,7 +16,7 @@ from .meta import MetaStore
 from .subscribers import SubscriberStore
 
 
-class Store(FeedStore, ItemStore, SubscriberStore, EditionStore, MetaStore):
+class Store(FeedStore, ItemStore, SubscriberStore, EditionStore, DeliveryStore, MetaStore):
     """All reads and writes of the database go through here."""
 
 

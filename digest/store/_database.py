@@ -45,7 +45,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None
 
 
 def _sqlite_begin(connection: Connection) -> None:
-    connection.exec_driver_sql("BEGIN")
+    # IMMEDIATE takes the write lock at the start, waiting for it (busy_timeout): a plain
+    # BEGIN that reads first and writes later fails at once ("database is locked") when
+    # another connection wrote in between, which several sending connections do all the time.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_engine(url: str) -> Engine:

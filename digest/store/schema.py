@@ -114,17 +114,30 @@ editions = Table(
 deliveries = Table(
     "deliveries",
     metadata,
-    Column("edition_id", Integer, ForeignKey("editions.id", ondelete="CASCADE"), primary_key=True),
-    Column(
-        "subscriber_id", Integer, ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True
-    ),
-    # pending → sent, or pending → failed (retried by the next send).
-    Column("status", String(10), nullable=False, default="pending"),
+    # The send ledger (migration 6 gave it this shape): one row per edition and subscriber,
+    # queued → sending → sent | deferred | failed | bounced | unknown | cancelled (ledger.py).
+    Column("id", Integer, primary_key=True),
+    Column("edition_id", Integer, ForeignKey("editions.id", ondelete="CASCADE"), nullable=False),
+    # Emptied, not deleted, when the subscriber is removed: the ledger keeps its history.
+    Column("subscriber_id", Integer, ForeignKey("subscribers.id", ondelete="SET NULL")),
+    #: The address the message went to, as it was then.
+    Column("recipient", String(320), nullable=False),
+    Column("status", String(10), nullable=False, default="queued"),
     Column("message_id", String(255), nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
     Column("sent_at", DateTime),
     Column("error", Text),
+    #: The server's last reply code, if it answered.
+    Column("smtp_code", Integer),
+    Column("first_attempt", DateTime),
+    #: When a deferred message is tried again.
+    Column("next_attempt", DateTime),
+    Column("updated_at", DateTime),
+    #: The sending run that claimed the row (its journal names the same run).
+    Column("claim", String(64)),
+    UniqueConstraint("edition_id", "subscriber_id", name="deliveries_edition_subscriber"),
 )
+deliveries_status = Index("deliveries_status", deliveries.c.edition_id, deliveries.c.status)
 
 _V1_TABLES = [meta, feeds, items, subscribers, editions, deliveries]
 
@@ -266,6 +279,32 @@ def _merge_subscribers(connection: Connection, earliest: Any, later: list[Any]) 
     connection.execute(subscribers.update().where(subscribers.c.id == earliest.id).values(**values))
 
 
+def _send_ledger_v6(connection: Connection) -> None:
+    """Deliveries become the send ledger: a row id, the recipient's address kept with the row
+    (a subscriber who leaves no longer takes the history along), and the in-flight,
+    retry and claim columns. "pending" is now called "queued"."""
+    present = {column["name"] for column in inspect(connection).get_columns(deliveries.name)}
+    if "recipient" not in present:
+        connection.execute(text("ALTER TABLE deliveries RENAME TO deliveries_v5"))
+        if connection.dialect.name == "postgresql":
+            # Index and constraint names are per schema there: free the old key's name.
+            rename = "RENAME CONSTRAINT deliveries_pkey TO deliveries_v5_pkey"
+            connection.execute(text(f"ALTER TABLE deliveries_v5 {rename}"))
+        deliveries.create(connection)
+        connection.execute(
+            text(
+                "INSERT INTO deliveries (edition_id, subscriber_id, recipient, status, message_id,"
+                " attempts, sent_at, error)"
+                " SELECT d.edition_id, d.subscriber_id, s.email,"
+                " CASE d.status WHEN 'pending' THEN 'queued' ELSE d.status END,"
+                " d.message_id, d.attempts, d.sent_at, d.error"
+                " FROM deliveries_v5 d JOIN subscribers s ON s.id = d.subscriber_id"
+            )
+        )
+        connection.execute(text("DROP TABLE deliveries_v5"))
+    deliveries_status.create(connection, checkfirst=True)
+
+
 #: Numbered migrations; append, never edit one that has shipped.
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _create_v1,
@@ -273,6 +312,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _watchlist_v3,
     _primary_sources_v4,
     _one_subscriber_per_address_v5,
+    _send_ledger_v6,
 ]
 
 

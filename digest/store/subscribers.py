@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Integer, String, cast, select
 
 from ..addresses import address_key
 from ..enrolment import Enrolment, Outcome, SubscriberRecord, decide_enrolment
@@ -64,13 +64,15 @@ class SubscriberStore(Database):
             return result.rowcount > 0
 
     def remove_subscriber(self, email: str) -> str | None:
-        """Delete ``email`` and its deliveries; the address as it was stored, or None."""
+        """Delete ``email`` (its deliveries stay in the ledger, without it); the address as
+        it was stored, or None."""
         key = address_key(email)
         with self.begin() as c:
             row = _row(c, key)
             if row is None:
                 return None
             c.execute(s.subscribers.delete().where(s.subscribers.c.id == row.id))
+            bump_version(c)
             return str(row.email)
 
     def unsubscribe(self, email: str, now: dt.datetime) -> bool:
@@ -81,7 +83,16 @@ class SubscriberStore(Database):
                 .where(s.subscribers.c.email_key == address_key(email), s.subscribers.c.active)
                 .values(active=False, unsubscribed_at=naive_utc(now))
             )
+            if result.rowcount:
+                bump_version(c)
             return result.rowcount > 0
+
+    def subscribers_version(self) -> int:
+        """A number that changes whenever someone stops getting mail: a sending run reads it
+        often and looks again at its recipients only when it moved."""
+        with self.begin() as c:
+            value = c.execute(select(s.meta.c.value).where(s.meta.c.key == _VERSION)).scalar()
+        return int(value or 0)
 
     def subscribers(self, active_only: bool = False) -> list[Subscriber]:
         query = select(s.subscribers).order_by(s.subscribers.c.email)
@@ -95,6 +106,20 @@ class SubscriberStore(Database):
         with self.begin() as c:
             row = _row(c, address_key(email))
         return None if row is None else subscriber_of(row)
+
+
+_VERSION = "subscribers_version"
+
+
+def bump_version(c: Connection) -> None:
+    """Say, in the caller's transaction, that someone stopped getting mail."""
+    changed = c.execute(
+        s.meta.update()
+        .where(s.meta.c.key == _VERSION)
+        .values(value=cast(cast(s.meta.c.value, Integer) + 1, String))
+    )
+    if not changed.rowcount:
+        c.execute(s.meta.insert().values(key=_VERSION, value="1"))
 
 
 def _row(c: Connection, key: str) -> Any:

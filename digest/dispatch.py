@@ -1,0 +1,296 @@
+"""Sending one edition over several SMTP connections, with the send ledger.
+
+Each connection is a worker thread with its own run id and journal: it claims a batch of due
+deliveries (one transaction), hands them over one by one — the journal notes each message
+before it goes and each answer after — and records the batch's answers (one transaction).
+Before each message it makes sure the subscriber is still subscribed: a cheap version number
+says when anyone left, and only then are the batch's recipients looked up again.
+
+Exactly once: a message whose answer was lost (a crash, a dropped connection after DATA) is
+``unknown`` and is not sent again unless asked (``resend_unknown``); ``recover`` settles what a
+dead run left claimed. A server that is gone ends the run; nothing is lost, the rest stays
+queued for the next one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import SendError
+from .journal import Journal, is_live, read_journal
+from .ledger import RETRY_WAITS, Reply, Status, next_try, status_of
+from .models import Subscriber
+from .send import Mailer
+from .store import Store
+from .store.deliveries import Answer, Claimed
+
+#: Makes a subscriber's message, as bytes for the wire, given its fixed Message-ID.
+MessageMaker = Callable[[Subscriber, str], bytes]
+
+
+@dataclass(frozen=True)
+class SendPolicy:
+    """How a send behaves; the defaults are ``feeds.yaml``'s ``sending:`` defaults."""
+
+    #: Parallel SMTP connections.
+    connections: int = 4
+    #: Messages per second over all connections, for relays that demand it; None: no limit.
+    rate: float | None = None
+    #: Deliveries claimed (and recorded) per transaction.
+    batch: int = 50
+    #: Editions in a row whose message bounced (550/551/553) before an address is dropped.
+    bounce_after: int = 2
+    retry_waits: tuple[dt.timedelta, ...] = RETRY_WAITS
+    #: Deferred messages due again within this long are waited for by this run.
+    wait_within_run: dt.timedelta = dt.timedelta(seconds=60)
+    #: Send again the messages whose answer was lost (they may arrive twice).
+    resend_unknown: bool = False
+    #: Seconds to wait for the server at each step.
+    timeout: float = 30.0
+    #: Seconds between looks at whether anyone unsubscribed.
+    check_every: float = 0.5
+
+
+@dataclass
+class DispatchReport:
+    """What one send did."""
+
+    #: How many deliveries ended in each status in this run.
+    counts: Counter[str] = field(default_factory=Counter)
+    #: (recipient, status, why) of each message that did not go out in this run.
+    problems: list[tuple[str, str, str]] = field(default_factory=list)
+    #: Deliveries an earlier, dead run left in flight, now unknown.
+    recovered_unknown: int = 0
+    #: Addresses dropped because they kept bouncing.
+    bounced_for_good: list[str] = field(default_factory=list)
+    #: Set when the SMTP server went away and the run ended early.
+    server_gone: str | None = None
+    elapsed: float = 0.0
+
+
+def recover(store: Store, date: dt.date, journals: Path, now: dt.datetime) -> int:
+    """Settle the deliveries dead runs left ``sending``: answered ones take their answer,
+    those handed over without one become unknown, the rest are queued again. Returns how
+    many became unknown."""
+    unknown = 0
+    for claim, ids in store.claims_in_flight(date).items():
+        path = journals / f"{claim}.log"
+        if claim and is_live(path):
+            continue  # another run is sending them right now
+        reading = read_journal(path) if claim else None
+        answers: list[Answer] = []
+        requeue: list[int] = []
+        for delivery in ids:
+            if reading is None or delivery in reading.in_flight:
+                # No journal (a run on another machine, or from before journals): the safe
+                # reading is that the message may have gone.
+                answers.append(Answer(delivery, Status.UNKNOWN, now, error=_LOST))
+            elif delivery in reading.answered:
+                code = reading.answered[delivery]
+                status = status_of(Reply(code))
+                # A deferred one is due at once; the next run's backoff takes over from there.
+                answers.append(
+                    Answer(delivery, status, now, code, None, now if code and code < 500 else None)
+                )
+            else:
+                requeue.append(delivery)
+        unknown += sum(1 for answer in answers if answer.status is Status.UNKNOWN)
+        store.record(answers, bounce_after=2)
+        store.release(requeue, now)
+        if reading is not None:
+            path.unlink(missing_ok=True)
+    return unknown
+
+
+_LOST = "sent, but the server's answer was lost: it may have arrived (--resend-unknown)"
+
+
+class _Pacer:
+    """Spaces messages ``1 / rate`` seconds apart across all connections."""
+
+    def __init__(self, rate: float | None) -> None:
+        self._gap = 1.0 / rate if rate else 0.0
+        self._next = time.monotonic()
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        if not self._gap:
+            return
+        with self._lock:
+            slot = max(self._next, time.monotonic())
+            self._next = slot + self._gap
+        time.sleep(max(0.0, slot - time.monotonic()))
+
+
+def dispatch(
+    store: Store,
+    date: dt.date,
+    make_message: MessageMaker,
+    smtp_url: str,
+    sender: str,
+    journals: Path,
+    policy: SendPolicy = SendPolicy(),
+    *,
+    clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    on_progress: Callable[[int], None] | None = None,
+    stop: threading.Event | None = None,
+) -> DispatchReport:
+    """Send every due delivery of ``date`` (planned beforehand) and report the run."""
+    started = time.monotonic()
+    report = DispatchReport(recovered_unknown=recover(store, date, journals, clock()))
+    run = _Run(
+        store,
+        date,
+        make_message,
+        smtp_url,
+        sender,
+        journals,
+        policy,
+        clock,
+        report,
+        on_progress,
+        stop or threading.Event(),
+    )
+    workers = [threading.Thread(target=run.work, daemon=True) for _ in range(policy.connections)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    report.elapsed = time.monotonic() - started
+    return report
+
+
+@dataclass
+class _Run:
+    """What the connections of one send share."""
+
+    store: Store
+    date: dt.date
+    make_message: MessageMaker
+    smtp_url: str
+    sender: str
+    journals: Path
+    policy: SendPolicy
+    clock: Callable[[], dt.datetime]
+    report: DispatchReport
+    on_progress: Callable[[int], None] | None
+    stop: threading.Event
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    pacer: _Pacer = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.pacer = _Pacer(self.policy.rate)
+
+    def work(self) -> None:
+        """One connection: claim a batch, send it, record it, until nothing is due."""
+        claim = uuid.uuid4().hex
+        journal = Journal(self.journals / f"{claim}.log")
+        mailer = Mailer(self.smtp_url, timeout=self.policy.timeout)
+        try:
+            while not self.stop.is_set():
+                batch = self.store.claim(
+                    self.date,
+                    claim,
+                    self.policy.batch,
+                    self.clock(),
+                    resend_unknown=self.policy.resend_unknown,
+                )
+                if batch:
+                    self._send_and_record(batch, journal, mailer)
+                elif not self._wait_for_deferred():
+                    return
+        except SendError as exc:
+            with self.lock:
+                self.report.server_gone = self.report.server_gone or str(exc)
+            self.stop.set()
+        finally:
+            mailer.close()
+            journal.close()
+            # Every answer is in the ledger now: the journal has nothing left to tell.
+            journal.path.unlink(missing_ok=True)
+
+    def _wait_for_deferred(self) -> bool:
+        """Wait for the next deferred message if it is due soon; False: nothing left to do."""
+        due = self.store.next_deferred(self.date)
+        if due is None:
+            return False
+        wait = (due - self.clock()).total_seconds()
+        if wait > self.policy.wait_within_run.total_seconds():
+            return False
+        self.stop.wait(max(0.05, wait))
+        return True
+
+    def _send_and_record(self, batch: list[Claimed], journal: Journal, mailer: Mailer) -> None:
+        answers: list[Answer] = []
+        try:
+            self._send(batch, journal, mailer, answers)
+        finally:
+            # Whatever ended the batch, the ledger learns what happened to each message, and
+            # those never handed over go back to the queue.
+            answered = {answer.id for answer in answers}
+            self.store.release([row.id for row in batch if row.id not in answered], self.clock())
+            gone = self.store.record(answers, self.policy.bounce_after)
+            recipients = {row.id: row.subscriber.email for row in batch}
+            with self.lock:
+                for answer in answers:
+                    self.report.counts[answer.status] += 1
+                    if answer.status not in (Status.SENT, Status.CANCELLED):
+                        why = answer.error or ""
+                        self.report.problems.append((recipients[answer.id], answer.status, why))
+                self.report.bounced_for_good.extend(gone)
+
+    def _send(
+        self, batch: list[Claimed], journal: Journal, mailer: Mailer, answers: list[Answer]
+    ) -> None:
+        version = self.store.subscribers_version()
+        looked = time.monotonic()
+        active: set[int] | None = None
+        for index, row in enumerate(batch):
+            if self.stop.is_set():
+                return  # the rest go back to the queue
+            if time.monotonic() - looked > self.policy.check_every:
+                looked = time.monotonic()
+                latest = self.store.subscribers_version()
+                if latest != version:
+                    version = latest
+                    rest = [later.subscriber_id for later in batch[index:]]
+                    active = self.store.still_active(rest)
+            if active is not None and row.subscriber_id not in active:
+                answers.append(Answer(row.id, Status.CANCELLED, self.clock(), tried=False))
+                continue
+            answers.append(self._deliver(row, journal, mailer))
+            if self.on_progress is not None:
+                self.on_progress(1)
+
+    def _deliver(self, row: Claimed, journal: Journal, mailer: Mailer) -> Answer:
+        try:
+            message = self.make_message(row.subscriber, row.message_id)
+        except Exception as exc:  # one subscriber's message, not the whole send
+            why = f"the message could not be made: {type(exc).__name__}: {exc}"
+            return Answer(row.id, Status.FAILED, self.clock(), None, why)
+        self.pacer.wait()
+
+        def handing_over() -> None:
+            journal.started(row.id)
+
+        reply = mailer.deliver(message, self.sender, row.subscriber.email, handing_over)
+        journal.answered(row.id, reply.code)
+        now = self.clock()
+        status = status_of(reply)
+        error = None if status is Status.SENT else reply.described
+        if status is Status.UNKNOWN:
+            error = f"{_LOST}: {reply.text}"
+        next_attempt = None
+        if status is Status.DEFERRED:
+            first = row.first_attempt or now
+            next_attempt = next_try(first, row.attempts + 1, now, self.policy.retry_waits)
+            if next_attempt is None:
+                status, error = Status.FAILED, f"deferred for a day, given up: {error}"
+        return Answer(row.id, status, now, reply.code, error, next_attempt)

@@ -1,0 +1,307 @@
+"""The deliveries table, the send ledger: who is due a message of which edition, and how each
+went (the rules are ``digest.ledger``'s; this module only reads and writes them).
+
+Writes are batched: a sending run claims a batch of rows in one transaction (``sending``),
+hands them over one by one, noting each in its journal (``digest.journal``), and records the
+batch's answers in one more. ``recover`` turns what a dead run left claimed into the truth.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, and_, bindparam, func, or_, select
+
+from ..addresses import address_key
+from ..ledger import Status, has_bounced
+from ..models import Subscriber
+from . import schema as s
+from ._database import Database, aware, maybe_naive_utc, naive_utc
+from .subscribers import bump_version, subscriber_of
+
+d = s.deliveries.c
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A delivery a sending run has claimed: it is ``sending`` until its answer is recorded."""
+
+    id: int
+    subscriber_id: int
+    subscriber: Subscriber
+    message_id: str
+    attempts: int
+    first_attempt: dt.datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """How one claimed delivery went: its new status, and when to try a deferred one again."""
+
+    id: int
+    status: Status
+    at: dt.datetime
+    #: The server's reply code, when it answered.
+    code: int | None = None
+    #: Why it did not go, in words.
+    error: str | None = None
+    next_attempt: dt.datetime | None = None
+    #: False for a delivery that was not tried (cancelled, or given back to the queue).
+    tried: bool = True
+
+
+class DeliveryStore(Database):
+    def plan_deliveries(self, date: dt.date, message_id: Callable[[str], str]) -> int:
+        """Queue one delivery per active subscriber not yet planned; return how many.
+
+        ``message_id(email)`` gives each message its id, fixed here so that any later try
+        carries the same one.
+        """
+        with self.begin() as c:
+            edition_id = _edition_id(c, date)
+            planned = select(d.subscriber_id).where(
+                d.edition_id == edition_id, d.subscriber_id.is_not(None)
+            )
+            rows = c.execute(
+                select(s.subscribers.c.id, s.subscribers.c.email).where(
+                    s.subscribers.c.active, s.subscribers.c.id.not_in(planned)
+                )
+            ).all()
+            if rows:
+                c.execute(
+                    s.deliveries.insert(),
+                    [
+                        {
+                            "edition_id": edition_id,
+                            "subscriber_id": row.id,
+                            "recipient": row.email,
+                            "status": Status.QUEUED,
+                            "message_id": message_id(row.email),
+                            "attempts": 0,
+                        }
+                        for row in rows
+                    ],
+                )
+            return len(rows)
+
+    def claim(
+        self,
+        date: dt.date,
+        claim: str,
+        limit: int,
+        now: dt.datetime,
+        *,
+        resend_unknown: bool = False,
+    ) -> list[Claimed]:
+        """Claim up to ``limit`` deliveries that are due (queued, deferred and due, and unknown
+        when asked), marking them ``sending`` for run ``claim``. Deliveries of subscribers who
+        left are cancelled on the way."""
+        due = [d.status == Status.QUEUED]
+        due.append(and_(d.status == Status.DEFERRED, d.next_attempt <= naive_utc(now)))
+        if resend_unknown:
+            due.append(d.status == Status.UNKNOWN)
+        with self.begin() as c:
+            edition_id = _edition_id(c, date)
+            active = select(s.subscribers.c.id).where(s.subscribers.c.active)
+            c.execute(
+                s.deliveries.update()
+                .where(
+                    d.edition_id == edition_id,
+                    d.status.in_([Status.QUEUED, Status.DEFERRED]),
+                    or_(d.subscriber_id.is_(None), d.subscriber_id.not_in(active)),
+                )
+                .values(status=Status.CANCELLED, updated_at=naive_utc(now), claim=None)
+            )
+            rows = c.execute(
+                select(s.deliveries, s.subscribers)
+                .join(s.subscribers, s.subscribers.c.id == d.subscriber_id)
+                .where(d.edition_id == edition_id, or_(*due))
+                .order_by(d.id)
+                .limit(limit)
+            ).all()
+            if rows:
+                c.execute(
+                    s.deliveries.update()
+                    .where(d.id.in_([row.id for row in rows]))
+                    .values(status=Status.SENDING, claim=claim, updated_at=naive_utc(now))
+                )
+        return [
+            Claimed(
+                row.id,
+                row.subscriber_id,
+                subscriber_of(row),
+                row.message_id,
+                row.attempts,
+                aware(row.first_attempt),
+            )
+            for row in rows
+        ]
+
+    def record(self, answers: Sequence[Answer], bounce_after: int) -> list[str]:
+        """Write the answers of a batch in one transaction; the addresses that bounced for
+        good with it (their last ``bounce_after`` editions all bounced) are made inactive and
+        returned."""
+        if not answers:
+            return []
+        rows = [
+            {
+                "row_id": answer.id,
+                "status": answer.status,
+                "smtp_code": answer.code,
+                "error": answer.error,
+                "sent_at": naive_utc(answer.at) if answer.status is Status.SENT else None,
+                "attempted": naive_utc(answer.at),
+                "next_attempt": maybe_naive_utc(answer.next_attempt),
+                "tried": int(answer.tried),
+            }
+            for answer in answers
+        ]
+        with self.begin() as c:
+            c.execute(
+                s.deliveries.update()
+                .where(d.id == bindparam("row_id"))
+                .values(
+                    status=bindparam("status"),
+                    smtp_code=bindparam("smtp_code"),
+                    error=bindparam("error"),
+                    sent_at=bindparam("sent_at"),
+                    next_attempt=bindparam("next_attempt"),
+                    updated_at=bindparam("attempted"),
+                    first_attempt=func.coalesce(d.first_attempt, bindparam("attempted")),
+                    attempts=d.attempts + bindparam("tried"),
+                    claim=None,
+                ),
+                rows,
+            )
+            bounced = [answer.id for answer in answers if answer.status is Status.BOUNCED]
+            return _bounce(c, bounced, bounce_after, answers[0].at) if bounced else []
+
+    def release(self, ids: Sequence[int], now: dt.datetime) -> None:
+        """Give claimed deliveries that were never handed over back to the queue."""
+        if ids:
+            with self.begin() as c:
+                c.execute(
+                    s.deliveries.update()
+                    .where(d.id.in_(list(ids)), d.status == Status.SENDING)
+                    .values(status=Status.QUEUED, claim=None, updated_at=naive_utc(now))
+                )
+
+    def claims_in_flight(self, date: dt.date) -> dict[str, list[int]]:
+        """The runs with deliveries of ``date`` still ``sending``, and those deliveries."""
+        with self.begin() as c:
+            rows = c.execute(
+                select(d.id, d.claim)
+                .join(s.editions, s.editions.c.id == d.edition_id)
+                .where(s.editions.c.date == date, d.status == Status.SENDING)
+            ).all()
+        claims: dict[str, list[int]] = {}
+        for row in rows:
+            claims.setdefault(row.claim or "", []).append(row.id)
+        return claims
+
+    def next_deferred(self, date: dt.date) -> dt.datetime | None:
+        """When the earliest deferred delivery of ``date`` is due again, if any is."""
+        with self.begin() as c:
+            due = c.execute(
+                select(func.min(d.next_attempt))
+                .join(s.editions, s.editions.c.id == d.edition_id)
+                .where(s.editions.c.date == date, d.status == Status.DEFERRED)
+            ).scalar()
+        return aware(due)
+
+    def still_active(self, subscriber_ids: Sequence[int]) -> set[int]:
+        """Which of ``subscriber_ids`` are still active subscribers."""
+        with self.begin() as c:
+            rows = c.execute(
+                select(s.subscribers.c.id).where(
+                    s.subscribers.c.id.in_(list(subscriber_ids)), s.subscribers.c.active
+                )
+            )
+            return {row.id for row in rows}
+
+    def delivery_counts(self, date: dt.date) -> dict[str, int]:
+        """How many deliveries of ``date``'s edition are in each status."""
+        with self.begin() as c:
+            rows = c.execute(
+                select(d.status, func.count())
+                .select_from(s.deliveries.join(s.editions))
+                .where(s.editions.c.date == date)
+                .group_by(d.status)
+            )
+            return {status: count for status, count in rows}
+
+    def problem_deliveries(self, date: dt.date) -> list[tuple[str, str, str]]:
+        """(recipient, status, error) of every delivery of ``date`` that did not go out."""
+        with self.begin() as c:
+            rows = c.execute(
+                select(d.recipient, d.status, d.error)
+                .join(s.editions, s.editions.c.id == d.edition_id)
+                .where(
+                    s.editions.c.date == date,
+                    d.status.not_in([Status.SENT, Status.QUEUED, Status.CANCELLED]),
+                )
+                .order_by(d.recipient)
+            )
+            return [(row.recipient, row.status, row.error or "") for row in rows]
+
+    def mark_delivery(
+        self, date: dt.date, email: str, now: dt.datetime, error: str | None = None
+    ) -> None:
+        """Record by hand that a message was accepted (``error`` None) or refused."""
+        with self.begin() as c:
+            subscriber_id = (
+                select(s.subscribers.c.id)
+                .where(s.subscribers.c.email_key == address_key(email))
+                .scalar_subquery()
+            )
+            values: dict[str, Any] = {"attempts": d.attempts + 1, "error": error}
+            if error is None:
+                values.update(status=Status.SENT, sent_at=naive_utc(now))
+            else:
+                values["status"] = Status.FAILED
+            c.execute(
+                s.deliveries.update()
+                .where(d.edition_id == _edition_id(c, date), d.subscriber_id == subscriber_id)
+                .values(**values)
+            )
+
+
+def _edition_id(c: Connection, date: dt.date) -> int:
+    return int(c.execute(select(s.editions.c.id).where(s.editions.c.date == date)).scalar_one())
+
+
+def _bounce(
+    c: Connection, delivery_ids: list[int], bounce_after: int, now: dt.datetime
+) -> list[str]:
+    subscriber_ids = {
+        row.subscriber_id
+        for row in c.execute(select(d.subscriber_id).where(d.id.in_(delivery_ids)))
+        if row.subscriber_id is not None
+    }
+    gone = []
+    for subscriber_id in subscriber_ids:
+        recent = [
+            Status(row.status)
+            for row in c.execute(
+                select(d.status)
+                .join(s.editions, s.editions.c.id == d.edition_id)
+                .where(d.subscriber_id == subscriber_id)
+                .order_by(s.editions.c.date.desc())
+                .limit(bounce_after)
+            )
+        ]
+        if has_bounced(recent, bounce_after):
+            # No more mail to an address that keeps bouncing, as for one that unsubscribed.
+            email = c.execute(
+                s.subscribers.update()
+                .where(s.subscribers.c.id == subscriber_id, s.subscribers.c.active)
+                .values(active=False, unsubscribed_at=naive_utc(now))
+                .returning(s.subscribers.c.email)
+            ).scalar()
+            if email is not None:
+                bump_version(c)
+                gone.append(str(email))
+    return gone
