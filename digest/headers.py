@@ -25,22 +25,42 @@ def one_line(text: str) -> str:
     is decoded the same way first and the decoded text made a ``safe_line``: neither
     "=?utf-8?q?=0D=0A?=" (CVE-2024-6923) nor "=?utf-8?q?=E2=80=A8?=" (a line separator,
     which makes the library raise) survives. That is repeated while the text still decodes
-    to something else (an encoded word inside an encoded word).
+    to something else (an encoded word inside an encoded word). Any "=?" left is then text,
+    and becomes "= ?": a reader could take it, with an encoded word the library writes after
+    it, for one encoded word, and fail to decode the header.
     """
     text = safe_line(text)  # first as well: the library's decoder raises on a lone surrogate
     for _ in range(_DECODINGS):
-        line = safe_line(str(MAIL_POLICY.header_factory("X-Value", text)))
-        if line == text:
-            return line
-        text = line
-    # Still decoding after that many rounds: break every "=?" so nothing is left to decode.
-    return safe_line(text.replace("=?", "= ?"))
+        decoded = safe_line(str(MAIL_POLICY.header_factory("X-Value", text)))
+        if decoded == text:
+            break
+        text = decoded
+    return text.replace("=?", "= ?")
 
 
 _DECODINGS = 4
 
 
-class _UnencodedHeader(UnstructuredHeader, BaseHeader):
+class _Header(BaseHeader):
+    """The base of every header here: folded by the library, with two flaws mended.
+
+    The library can end a folded line with a space before a continuation line, which starts
+    with one too, so that two words of a subject stand two spaces apart; and it can fold right
+    after the name, which readers take for a value that starts with a space. Neither fold
+    changes the value: only the white space the library doubled goes.
+    """
+
+    def fold(self, *, policy: Policy) -> str:
+        folded = super().fold(policy=policy)
+        return _SPACE_BEFORE_FOLD.sub("", _FOLD_AFTER_NAME.sub(r"\1", folded, count=1))
+
+
+# After something that is not white space (a line is never left empty), before a fold.
+_SPACE_BEFORE_FOLD = re.compile(r"(?<=[^ \t\r\n])[ \t]+(?=\r?\n[ \t])")
+_FOLD_AFTER_NAME = re.compile(r"\A([^:\r\n]+:)\r?\n(?=[ \t])")
+
+
+class _UnencodedHeader(UnstructuredHeader, _Header):
     """A header of <URL> entries (RFC 2369) or a fixed token (RFC 8058), written as it is.
 
     Mail clients read these headers raw: RFC 2047 encoding, which the email library gives any
@@ -70,7 +90,7 @@ def _ascii(entry: str) -> str:
 
 
 def _header_factory() -> HeaderRegistry:
-    registry = HeaderRegistry()
+    registry = HeaderRegistry(base_class=_Header)
     for name in ("List-Unsubscribe", "List-Unsubscribe-Post"):
         registry.map_to_type(name, _UnencodedHeader)
     return registry
@@ -101,5 +121,5 @@ def set_header(message: EmailMessage, name: str, value: str) -> None:
 _FOLDED = re.compile(rb"[^\r\n]+\r\n(?:[ \t][^\r\n]*\r\n)*")
 
 
-class _PlainHeader(UnstructuredHeader, BaseHeader):
+class _PlainHeader(UnstructuredHeader, _Header):
     """Any header written as unstructured text."""
