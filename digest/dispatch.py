@@ -195,6 +195,7 @@ class _Run:
         mailer = Mailer(self.smtp_url, timeout=self.policy.timeout)
         try:
             while not self.stop.is_set():
+                self._cancel_departed()
                 batch = self.store.claim(
                     self.date,
                     claim,
@@ -215,6 +216,12 @@ class _Run:
             journal.close()
             # Every answer is in the ledger now: the journal has nothing left to tell.
             journal.path.unlink(missing_ok=True)
+
+    def _cancel_departed(self) -> None:
+        cancelled = self.store.cancel_departed(self.date, self.clock())
+        if cancelled:
+            with self.lock:
+                self.report.counts[Status.CANCELLED] += cancelled
 
     def _wait_for_deferred(self) -> bool:
         """Wait for the next deferred message if it is due soon; False: nothing left to do."""

@@ -97,24 +97,13 @@ class DeliveryStore(Database):
         resend_unknown: bool = False,
     ) -> list[Claimed]:
         """Claim up to ``limit`` deliveries that are due (queued, deferred and due, and unknown
-        when asked), marking them ``sending`` for run ``claim``. Deliveries of subscribers who
-        left are cancelled on the way."""
+        when asked), marking them ``sending`` for run ``claim``."""
         due = [d.status == Status.QUEUED]
         due.append(and_(d.status == Status.DEFERRED, d.next_attempt <= naive_utc(now)))
         if resend_unknown:
             due.append(d.status == Status.UNKNOWN)
         with self.begin() as c:
             edition_id = _edition_id(c, date)
-            active = select(s.subscribers.c.id).where(s.subscribers.c.active)
-            c.execute(
-                s.deliveries.update()
-                .where(
-                    d.edition_id == edition_id,
-                    d.status.in_([Status.QUEUED, Status.DEFERRED]),
-                    or_(d.subscriber_id.is_(None), d.subscriber_id.not_in(active)),
-                )
-                .values(status=Status.CANCELLED, updated_at=naive_utc(now), claim=None)
-            )
             rows = c.execute(
                 select(s.deliveries, s.subscribers)
                 .join(s.subscribers, s.subscribers.c.id == d.subscriber_id)
@@ -139,6 +128,21 @@ class DeliveryStore(Database):
             )
             for row in rows
         ]
+
+    def cancel_departed(self, date: dt.date, now: dt.datetime) -> int:
+        """Cancel the waiting deliveries of ``date`` whose subscriber left; return how many."""
+        with self.begin() as c:
+            active = select(s.subscribers.c.id).where(s.subscribers.c.active)
+            result = c.execute(
+                s.deliveries.update()
+                .where(
+                    d.edition_id == _edition_id(c, date),
+                    d.status.in_([Status.QUEUED, Status.DEFERRED]),
+                    or_(d.subscriber_id.is_(None), d.subscriber_id.not_in(active)),
+                )
+                .values(status=Status.CANCELLED, updated_at=naive_utc(now), claim=None)
+            )
+            return int(result.rowcount)
 
     def record(self, answers: Sequence[Answer], bounce_after: int) -> list[str]:
         """Write the answers of a batch in one transaction; the addresses that bounced for
