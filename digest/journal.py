@@ -74,14 +74,15 @@ def is_live(path: Path) -> bool:
 def read_journal(path: Path) -> Reading | None:
     """What the journal at ``path`` says, or None when there is none (another host's run)."""
     try:
-        lines = path.read_text(encoding="ascii", errors="replace").splitlines()
+        text = path.read_text(encoding="ascii", errors="replace")
     except FileNotFoundError:
         return None
+    # Only whole lines count: one without its newline was cut short ("S 1" of "S 12").
+    lines = text.split("\n")[:-1]
     started: set[int] = set()
     answered: dict[int, int | None] = {}
     for line in lines:
         parts = line.split()
-        # A line cut short by a crash is ignored: its message reads as in flight or unsent.
         if len(parts) == 2 and parts[0] == "S" and parts[1].isdigit():
             started.add(int(parts[1]))
         elif len(parts) == 3 and parts[0] == "R" and parts[1].isdigit():
