@@ -284,3 +284,42 @@ def test_the_ledger_counts_each_status(line: tuple[Settings, Store], sink: Sink)
         f"  bounced {PEOPLE[0]}: 550 5.1.1 gone",
     ]
     assert Status.BOUNCED == "bounced"
+
+
+def test_unsubscribing_by_the_web_link_or_the_cli_mid_send_stops_the_mail(
+    line: tuple[Settings, Store], sink: Sink
+) -> None:
+    import urllib.request
+
+    from digest.pipeline import make_site
+    from digest.web import make_app
+
+    from .conftest import serve_app
+
+    settings, store = line
+    site = make_site(settings, store)
+    by_link, by_cli = PEOPLE[8], PEOPLE[10]
+    with serve_app(make_app(settings, store)) as port:
+
+        def reply(rcpt: str, attempt: int) -> str:
+            if rcpt == PEOPLE[0]:  # while the first message goes: one clicks, one is removed
+                link = site.links(DATE, by_link).unsubscribe.removeprefix(site.url)
+                url = f"http://127.0.0.1:{port}{link}"
+                post = urllib.request.Request(url, data=b"List-Unsubscribe=One-Click")
+                with urllib.request.urlopen(post, timeout=10) as answer:
+                    assert answer.status == 200
+                removed = digest_command(
+                    "subscribers",
+                    "remove",
+                    by_cli,
+                    config=settings.config_path,
+                    env={"DIGEST_DB": settings.db_url},
+                )
+                assert removed.returncode == 0, removed.stderr
+            return "250 OK"
+
+        sink.data_reply = reply
+        policy = _policy(connections=1)
+        send_edition(settings, store, DATE, NOW, force=True, policy=policy)
+    assert set(sink.received) == set(PEOPLE) - {by_link, by_cli}
+    assert store.delivery_counts(DATE) == {"sent": 10, "cancelled": 2}
