@@ -80,6 +80,8 @@ class Settings:
     dkim_key_path: Path | None = None
     dkim_selector: str | None = None
     sending: SendingSettings = SendingSettings()
+    #: Requests in flight to one host at once: politeness toward a publisher of many feeds.
+    per_host: int = 2
 
 
 _EDITION_KEYS = {
@@ -95,7 +97,8 @@ _EDITION_KEYS = {
     "clustering",
 }
 _FEED_KEYS = {"name", "url", "section", "weight", "primary"}
-_TOP_KEYS = {"edition", "feeds", "allow_private_hosts", "sending"}
+_TOP_KEYS = {"edition", "feeds", "allow_private_hosts", "sending", "fetch"}
+_FETCH_KEYS = {"per_host"}
 _SENDING_KEYS = {"connections", "rate", "bounce_after"}
 
 
@@ -130,6 +133,9 @@ def load_settings(path: Path = DEFAULT_CONFIG, env: Mapping[str, str] | None = N
     if not isinstance(allow_private, bool):
         raise ConfigError(f"{where}: allow_private_hosts: expected true or false")
     sending = _sending(where, raw.get("sending", {}))
+    fetching = _mapping(where, "fetch", raw.get("fetch", {}))
+    _reject_unknown(where, "fetch.", fetching, _FETCH_KEYS)
+    per_host = _whole_number(where, "fetch.per_host", fetching.get("per_host", 2), 1)
 
     db_url = env.get(f"{ENV_PREFIX}DB") or f"sqlite:///{path.resolve().parent / 'digest.db'}"
     outbox = Path(env.get(f"{ENV_PREFIX}OUTBOX") or "outbox")
@@ -142,6 +148,7 @@ def load_settings(path: Path = DEFAULT_CONFIG, env: Mapping[str, str] | None = N
         feeds=feeds,
         allow_private_hosts=allow_private,
         sending=sending,
+        per_host=per_host,
         db_url=db_url,
         outbox=outbox,
         smtp_url=smtp_url,

@@ -71,6 +71,8 @@ class FetchResult:
     moved_to: str | None = None
     #: Seconds the server asked us to wait (429/503 with Retry-After).
     retry_after: float | None = None
+    #: Seconds the request waited for a free connection to its host before it left.
+    waited: float = 0.0
 
     @property
     def ok(self) -> bool:

@@ -66,6 +66,8 @@ class FeedReport:
     error: str | None
     #: Set when the feed was not due: it is backing off or the server asked us to wait.
     postponed_until: dt.datetime | None = None
+    #: Seconds it waited for a free connection to its host (fetch.per_host at a time).
+    waited: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +126,7 @@ def make_policy(settings: Settings) -> FetchPolicy:
     return FetchPolicy(
         user_agent=make_user_agent(settings.edition.site_url),
         allow_private_hosts=settings.allow_private_hosts,
+        per_host=settings.per_host,
     )
 
 
@@ -197,7 +200,13 @@ def _store_result(
         items, new = [], 0
     stored = len(items) if update.ok else 0
     return FeedReport(
-        feed.name, feed.url, result.status, stored, new, result.error or update.last_error
+        feed.name,
+        feed.url,
+        result.status,
+        stored,
+        new,
+        result.error or update.last_error,
+        waited=result.waited,
     )
 
 

@@ -224,3 +224,26 @@ def test_address_guard_names_the_address_and_why(address: str, problem: str) -> 
 @pytest.mark.parametrize("address", ["8.8.8.8", "2001:4860:4860::8888", "64:ff9b::808:808"])
 def test_address_guard_lets_global_addresses_through(address: str) -> None:
     assert address_problem(address) is None
+
+
+def test_feeds_sharing_a_host_wait_their_turn_without_timing_out(feed_server: FeedServer) -> None:
+    # Twelve feeds of one publisher, 0.3 s each, two at a time: the last leaves after about
+    # 1.5 s, longer than the deadline. The wait is ours, not the server's: nobody fails.
+    paths = [f"/ticker/{n}" for n in range(12)]
+    for path in paths:
+        feed_server.routes[path] = Route(RSS, delay=0.3)
+    policy = FetchPolicy(allow_private_hosts=True, per_host=2, deadline=1.0, connect_timeout=1.0)
+    results = fetch(*(feed_server.url(path) for path in paths), policy=policy)
+    assert [result.error for result in results] == [None] * 12
+    waits = sorted(result.waited for result in results)
+    assert waits[0] < 0.1 and waits[-1] >= 1.2  # the queue, reported
+    assert all(result.elapsed < 1.0 for result in results)  # the server alone
+
+
+def test_a_slow_server_still_meets_the_deadline_after_its_turn(feed_server: FeedServer) -> None:
+    feed_server.routes["/slow"] = Route(RSS, delay=2.0)
+    feed_server.routes["/fast"] = Route(RSS)
+    policy = FetchPolicy(allow_private_hosts=True, per_host=1, deadline=1.0)
+    slow, fast = fetch(feed_server.url("/slow"), feed_server.url("/fast"), policy=policy)
+    assert slow.error == "no complete response within 1 s"
+    assert fast.ok and fast.waited >= 0.9  # it waited for the slow one's slot, then went

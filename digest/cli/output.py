@@ -31,6 +31,12 @@ def print_fetch(reports: Sequence[FeedReport]) -> None:
         console.print(
             Text.assemble("  ", ("failed", "red"), f" {report.name} ({report.url}): {report.error}")
         )
+    waited = max((report.waited for report in fetched), default=0.0)
+    if waited >= 1:
+        say(
+            f"  waited up to {waited:.1f} s for a free connection to a busy host"
+            " (fetch.per_host at a time)"
+        )
     for report in postponed:
         say(
             f"  postponed {report.name} ({report.url}) until "
