@@ -5,9 +5,15 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import re
+import selectors
+import signal
 import smtplib
+import socket
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -23,7 +29,7 @@ from digest.pipeline import publisher_of, send_edition
 from digest.receive import inbound_server, make_receiver
 from digest.store import Store
 
-from .conftest import Inbox, write_config
+from .conftest import Inbox, digest_process, write_config
 from .factories import make_item
 
 DATE = dt.date(2026, 11, 24)
@@ -288,3 +294,50 @@ def test_a_database_that_cannot_be_written_asks_the_relay_to_try_later(
     with pytest.raises(smtplib.SMTPDataError) as deferred:
         deliver(port, "", LIST, report(first[ANN], ANN))
     assert deferred.value.smtp_code == 451
+
+
+def test_the_inbound_command_receives_until_interrupted(line: tuple[Settings, Store]) -> None:
+    settings, store = line
+    address, subject = mailto_of(settings, store, CAROL)
+    clean = {name: value for name, value in os.environ.items() if not name.startswith("DIGEST_")}
+    config = str(settings.config_path)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "digest", "--config", config, "inbound", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=clean,
+    )
+    try:
+        banner = _first_line(child, timeout=60)
+        listening = re.search(rb"on 127\.0\.0\.1:(\d+) \(Ctrl-C stops\)", banner)
+        assert listening is not None, banner
+        deliver(int(listening[1]), CAROL, address, request(address, subject, CAROL))
+        assert not active(store, CAROL)
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.communicate()
+    assert child.returncode == 0, err
+    assert out.decode().endswith("Stopped.\n")
+    assert "digest.receive unsubscribed Carol@Example.org: by mail" in err.decode()
+
+
+def _first_line(child: subprocess.Popen[bytes], timeout: float) -> bytes:
+    """The child's first line of output, without waiting forever for it."""
+    assert child.stdout is not None
+    with selectors.DefaultSelector() as selector:
+        selector.register(child.stdout, selectors.EVENT_READ)
+        if not selector.select(timeout):
+            raise AssertionError(f"no output in {timeout} s")
+    return child.stdout.readline()
+
+
+def test_a_port_in_use_is_one_line_of_error(line: tuple[Settings, Store]) -> None:
+    settings, _ = line
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        taken = busy.getsockname()[1]
+        result = digest_process("inbound", "--port", str(taken), config=settings.config_path)
+    assert result.returncode == 1
+    assert result.stderr == f"Error: cannot listen on 127.0.0.1:{taken}: Address already in use\n"
