@@ -307,8 +307,8 @@ class DeliveryStore(Database):
             ).all()
             wanted = _bare_id(message_id)
             named = [row for row in rows if wanted and _bare_id(row.message_id) == wanted]
-            # A report naming a message already bounced (sent twice) changes nothing: it
-            # must not fall on a later edition's delivery.
+            # A report on a message already marked bounced (the same report twice) changes
+            # nothing: it must not fall on a later edition's delivery instead.
             candidates = named or rows
             row = next((row for row in candidates if row.status in _HANDED_OVER), None)
             if row is None:
