@@ -53,6 +53,15 @@ class Answer:
     tried: bool = True
 
 
+@dataclass(frozen=True, slots=True)
+class ReportedBounce:
+    """What a bounce report changed: the edition whose delivery bounced, and whether the
+    address has now bounced enough editions in a row to get no more mail."""
+
+    date: dt.date
+    dropped: bool
+
+
 class DeliveryStore(Database):
     def plan_deliveries(self, date: dt.date, message_id: Callable[[str], str]) -> int:
         """Queue one delivery per active subscriber not yet planned; return how many.
@@ -271,6 +280,55 @@ class DeliveryStore(Database):
                 .where(d.edition_id == _edition_id(c, date), d.subscriber_id == subscriber_id)
                 .values(**values)
             )
+
+    def record_bounce_report(
+        self,
+        recipient: str,
+        message_id: str | None,
+        error: str,
+        now: dt.datetime,
+        bounce_after: int,
+    ) -> ReportedBounce | None:
+        """Mark bounced the delivery a bounce report names: the one to ``recipient`` (in
+        any letter case) whose Message-ID is ``message_id``, else the latest one that went
+        out to them; the address is dropped as ``record`` drops it. None: no such delivery
+        is waiting for a bounce."""
+        with self.begin() as c:
+            subscriber_id = (
+                select(s.subscribers.c.id)
+                .where(s.subscribers.c.email_key == address_key(recipient))
+                .scalar_subquery()
+            )
+            rows = c.execute(
+                select(d.id, d.message_id, d.status, s.editions.c.date)
+                .join(s.editions, s.editions.c.id == d.edition_id)
+                .where(d.subscriber_id == subscriber_id)
+                .order_by(s.editions.c.date.desc())
+            ).all()
+            wanted = _bare_id(message_id)
+            named = [row for row in rows if wanted and _bare_id(row.message_id) == wanted]
+            # A report on a message already marked bounced (the same report twice) changes
+            # nothing: it must not fall on a later edition's delivery instead.
+            candidates = named or rows
+            row = next((row for row in candidates if row.status in _HANDED_OVER), None)
+            if row is None:
+                return None
+            c.execute(
+                s.deliveries.update()
+                .where(d.id == row.id)
+                .values(status=Status.BOUNCED, error=error, updated_at=naive_utc(now))
+            )
+            dropped = _bounce(c, [row.id], bounce_after, now)
+            return ReportedBounce(row.date, bool(dropped))
+
+
+#: Deliveries a bounce report can be about: those handed to a server (``unknown`` ones may
+#: have been). A queued, deferred or refused message was never accepted, so nothing bounces.
+_HANDED_OVER = (Status.SENT, Status.UNKNOWN)
+
+
+def _bare_id(message_id: str | None) -> str:
+    return (message_id or "").strip().strip("<>").strip()
 
 
 def _edition_id(c: Connection, date: dt.date) -> int:
