@@ -72,7 +72,8 @@ def _html_text(value: str) -> str:
 #: The ways a personal value can stand in a part. Which one applies at each place is seen in a
 #: second rendering of the variant, where each value ends with ``_PROBE``.
 _ESCAPES: tuple[Escape, ...] = (_as_is, _html_attribute, _html_text)
-#: Every character that one of ``_ESCAPES`` writes differently from another.
+#: The characters ``_ESCAPES`` write differently, and some that only an escape not known here
+#: would change (Jinja's "&#39;" left in raw text, a space or a letter that is not ASCII).
 _PROBE = "&<>\"' \xa0é"
 # A value with one of these may be more than text to a template, the HTML parser (which
 # drops or replaces some) or the line ends of a part: it goes the slow way.
