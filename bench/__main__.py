@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from . import clusters, fetch, hostile, pipeline, tickers
+from . import clusters, fetch, hostile, pipeline, tickers, wire
 
 pipeline.main()
 hostile.main()
 clusters.main()
 tickers.main()
 fetch.main()
+wire.main([])

@@ -3,6 +3,7 @@
 ``make_email`` is the one place that decides what a subscriber's email contains (their
 watchlist first, their links, both parts, the list headers); sending, the web edition and
 the benchmark all call it. ``compose`` and ``to_bytes`` turn it into the bytes on the wire.
+``digest.wire`` writes those bytes faster, from the same pieces, made once per edition.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
+from functools import cached_property, lru_cache
 
 from jinja2 import Environment
 
@@ -21,8 +23,8 @@ from .addresses import envelope_address
 from .errors import AddressError
 from .headers import MAIL_POLICY, one_line, set_header
 from .models import Digest, Email, Story, Subscriber
-from .render import make_environment, render_digest
-from .site import Site
+from .render import Drafts, make_environment
+from .site import Links, Site
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +49,7 @@ class Publisher:
     environment: Environment
     dkim: DkimKey | None = None
 
-    @property
+    @cached_property
     def list_id(self) -> str:
         return list_id(self.title, self.sender)
 
@@ -96,26 +98,18 @@ def make_email(
     message_id: str | None = None,
 ) -> Email:
     """``digest`` as ``subscriber`` gets it, or as the public web page shows it (None)."""
-    watched, rest = personalise(digest, subscriber.watchlist if subscriber else ())
     recipient = subscriber.email if subscriber else ""
     site = publisher.site
     acting_for = subscriber.email if subscriber else None
     links = site.links(digest.date, acting_for)
-    rendered = render_digest(
-        rest,
+    rendered = draft_email(
+        digest,
+        publisher,
+        subscriber.watchlist if subscriber else (),
         links,
         subscriber.name if subscriber else "",
-        publisher.environment,
-        postal_address=publisher.postal_address,
-        watchlist=watched,
-    )
-    headers: tuple[tuple[str, str], ...] = ()
-    if acting_for is not None:
-        headers = unsubscribe_headers(
-            links.unsubscribe,
-            site.unsubscribe_mailto(publisher.sender, acting_for),
-            publisher.list_id,
-        )
+    ).rendered()
+    headers = () if acting_for is None else list_headers(publisher, links, acting_for)
     return Email(
         recipient=recipient,
         subject=rendered.subject,
@@ -126,17 +120,52 @@ def make_email(
     )
 
 
+def draft_email(
+    digest: Digest,
+    publisher: Publisher,
+    watchlist: Sequence[str],
+    links: Links,
+    recipient_name: str,
+) -> Drafts:
+    """The email of a subscriber with ``watchlist``, ``links`` and ``recipient_name``, at each
+    trimming step: the watchlist's stories lead, and the rest of the edition follows."""
+    watched, rest = personalise(digest, watchlist)
+    return Drafts(
+        rest,
+        links,
+        recipient_name,
+        publisher.environment,
+        postal_address=publisher.postal_address,
+        watchlist=watched,
+    )
+
+
 def make_message_id(date: dt.date, email: str, sender: str) -> str:
     """Stable for one edition and one recipient, so a resend is recognisable."""
-    domain = parseaddr(sender)[1].rpartition("@")[2] or "localhost"
+    domain = _domain(sender)
     token = hashlib.sha256(f"{date.isoformat()}\0{email.lower()}".encode()).hexdigest()[:20]
     return f"<digest.{date:%Y%m%d}.{token}@{domain}>"
 
 
 def list_id(title: str, sender: str) -> str:
-    domain = parseaddr(sender)[1].rpartition("@")[2] or "localhost"
+    domain = _domain(sender)
     slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-") or "digest"
     return f"{one_line(title)} <{slug}.{domain}>"
+
+
+def list_headers(publisher: Publisher, links: Links, email: str) -> tuple[tuple[str, str], ...]:
+    """The list headers of ``email``'s message, whose personal links are ``links``."""
+    return unsubscribe_headers(
+        links.unsubscribe,
+        publisher.site.unsubscribe_mailto(publisher.sender, email),
+        publisher.list_id,
+    )
+
+
+@lru_cache(maxsize=16)
+def _domain(sender: str) -> str:
+    # Cached: a send asks it of the same sender for every message.
+    return parseaddr(sender)[1].rpartition("@")[2] or "localhost"
 
 
 def unsubscribe_headers(url: str, mailto: str, list_identifier: str) -> tuple[tuple[str, str], ...]:
@@ -156,15 +185,25 @@ def compose(email: Email, sender: str, now: dt.datetime) -> EmailMessage:
     """
     message = EmailMessage(policy=MAIL_POLICY)
     set_header(message, "From", sender)
-    set_header(message, "To", _delivery_form(email.recipient))
+    set_header(message, "To", delivery_form(email.recipient))
     set_header(message, "Subject", email.subject)
-    message["Date"] = format_datetime(now.astimezone(dt.UTC))
+    message["Date"] = date_value(now)
     set_header(message, "Message-ID", email.message_id)
     for name, value in email.headers:
         set_header(message, name, value)
-    message.set_content(email.text, cte="quoted-printable")
-    message.add_alternative(email.html, subtype="html", cte="quoted-printable")
+    add_parts(message, email.text, email.html)
     return message
+
+
+def date_value(now: dt.datetime) -> str:
+    """The Date header of a message sent at ``now``."""
+    return format_datetime(now.astimezone(dt.UTC))
+
+
+def add_parts(message: EmailMessage, text: str, html: str) -> None:
+    """Make ``message`` multipart/alternative: ``text``, then ``html``, quoted-printable."""
+    message.set_content(text, cte="quoted-printable")
+    message.add_alternative(html, subtype="html", cte="quoted-printable")
 
 
 #: Headers the DKIM signature covers: the ones a forger would want to change.
@@ -182,7 +221,7 @@ DKIM_HEADERS = (
 )
 
 
-def _delivery_form(recipient: str) -> str:
+def delivery_form(recipient: str) -> str:
     """The To address as it can be written: the domain in ASCII (an A-label), so that only a
     local part that is not ASCII needs an SMTPUTF8 message (RFC 6532)."""
     try:
@@ -198,10 +237,17 @@ def to_bytes(message: EmailMessage, dkim_key: DkimKey | None = None) -> bytes:
     encoded words are not allowed inside an address. Such a message goes only to a server
     that offers SMTPUTF8 (see send.Mailer); every other one stays 7-bit.
     """
-    policy = MAIL_POLICY if str(message["To"]).isascii() else MAIL_POLICY.clone(utf8=True)
+    policy = MAIL_POLICY if str(message["To"]).isascii() else UTF8_POLICY
     raw = message.as_bytes(policy=policy)
-    if dkim_key is None:
-        return raw
+    return raw if dkim_key is None else sign(raw, dkim_key)
+
+
+#: How a message whose To header is not ASCII is written (RFC 6532).
+UTF8_POLICY = MAIL_POLICY.clone(utf8=True)
+
+
+def sign(raw: bytes, dkim_key: DkimKey) -> bytes:
+    """``raw`` with a DKIM-Signature header in front, over ``DKIM_HEADERS`` and the body."""
     import dkim
 
     signature = dkim.sign(

@@ -9,7 +9,7 @@ web edition. Pure: no I/O beyond reading the templates.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
@@ -155,22 +155,85 @@ def render_digest(
     watchlist: Sequence[Story] = (),
 ) -> Rendered:
     """Both parts of the email for one subscriber, the HTML part under ``HTML_LIMIT``."""
-    environment = environment or make_environment()
-    html_template = environment.get_template("digest.html.j2")
-    text_template = environment.get_template("digest.txt.j2")
-    context: dict[str, Any] = {
-        "links": links,
-        "recipient_name": recipient_name,
-        "postal_address": postal_address,
-        "watchlist": tuple(watchlist),
-        "preheader": make_preheader(digest),
-    }
-    fewer_stories = [(count, TRIM_STEPS[-1]) for count in range(digest.story_count - 1, -1, -1)]
-    attempts = [(digest.story_count, trim) for trim in TRIM_STEPS] + fewer_stories
-    for count, trim in attempts:
-        shown = _keep(digest, count)
-        context.update(digest=shown, trim=trim)
-        html = _INLINER.inline(html_template.render(context))
-        if len(html.encode()) <= HTML_LIMIT:
-            break
-    return Rendered(make_subject(digest), html, text_template.render(context), shown.story_count)
+    drafts = Drafts(
+        digest,
+        links,
+        recipient_name,
+        environment,
+        postal_address=postal_address,
+        watchlist=watchlist,
+    )
+    return drafts.rendered()
+
+
+def first_fitting(steps: int, html_bytes: Callable[[int], int]) -> int:
+    """The first trimming step whose HTML part is at most ``HTML_LIMIT`` bytes, else the last."""
+    for step in range(steps):
+        if html_bytes(step) <= HTML_LIMIT:
+            return step
+    return steps - 1
+
+
+class Drafts:
+    """One subscriber's email at each trimming step, from the whole edition down to no story.
+
+    A step is rendered when it is first asked for; ``rendered`` keeps the first whose HTML
+    part fits. Apart from that choice the steps stand alone, so a caller that knows the sizes
+    another way (the same edition with other links) can render only the step it needs.
+    """
+
+    __slots__ = ("_attempts", "_context", "_digest", "_environment", "_html", "_text", "subject")
+
+    def __init__(
+        self,
+        digest: Digest,
+        links: Links,
+        recipient_name: str = "",
+        environment: Environment | None = None,
+        *,
+        postal_address: str = "",
+        watchlist: Sequence[Story] = (),
+    ) -> None:
+        self._environment = environment or make_environment()
+        self._context: dict[str, Any] = {
+            "links": links,
+            "recipient_name": recipient_name,
+            "postal_address": postal_address,
+            "watchlist": tuple(watchlist),
+            "preheader": make_preheader(digest),
+        }
+        self._digest = digest
+        fewer_stories = [(count, TRIM_STEPS[-1]) for count in range(digest.story_count - 1, -1, -1)]
+        self._attempts = [(digest.story_count, trim) for trim in TRIM_STEPS] + fewer_stories
+        self._html: dict[int, str] = {}
+        self._text: dict[int, str] = {}
+        self.subject = make_subject(digest)
+
+    @property
+    def steps(self) -> int:
+        return len(self._attempts)
+
+    def stories(self, step: int) -> int:
+        """How many stories the message has at ``step``."""
+        return self._attempts[step][0]
+
+    def html(self, step: int) -> str:
+        if step not in self._html:
+            template = self._environment.get_template("digest.html.j2")
+            self._html[step] = _INLINER.inline(template.render(self._step_context(step)))
+        return self._html[step]
+
+    def text(self, step: int) -> str:
+        if step not in self._text:
+            template = self._environment.get_template("digest.txt.j2")
+            self._text[step] = template.render(self._step_context(step))
+        return self._text[step]
+
+    def rendered(self) -> Rendered:
+        """The first step whose HTML part is under ``HTML_LIMIT``, as sent."""
+        step = first_fitting(self.steps, lambda step: len(self.html(step).encode()))
+        return Rendered(self.subject, self.html(step), self.text(step), self.stories(step))
+
+    def _step_context(self, step: int) -> dict[str, Any]:
+        count, trim = self._attempts[step]
+        return {**self._context, "digest": _keep(self._digest, count), "trim": trim}
