@@ -30,11 +30,8 @@ from .ledger import Status
 from .message import (
     DkimKey,
     Publisher,
-    compose,
-    make_email,
     make_message_id,
     make_publisher,
-    to_bytes,
 )
 from .models import (
     Delivery,
@@ -44,7 +41,6 @@ from .models import (
     FetchResult,
     Item,
     Section,
-    Subscriber,
 )
 from .outbox import outbox_server
 from .parse import parse_feed
@@ -52,6 +48,7 @@ from .send import Mailer
 from .site import Site
 from .store import Store
 from .window import edition_date, edition_window
+from .wire import EditionMessages
 
 
 @dataclass(frozen=True, slots=True)
@@ -338,9 +335,8 @@ def send_edition(
     store.plan_deliveries(date, lambda email: make_message_id(date, email, publisher.sender))
     already = store.delivery_counts(date).get(Status.SENT, 0)
 
-    def make_message(subscriber: Subscriber, message_id: str) -> bytes:
-        email = make_email(digest, publisher, subscriber, message_id=message_id)
-        return to_bytes(compose(email, publisher.sender, now), publisher.dkim)
+    # Rendered once per variant (watchlist, name), each subscriber's values filled in.
+    messages = EditionMessages(digest, publisher, now, publisher.dkim)
 
     chosen = policy or send_policy(settings)
     if resend_unknown:
@@ -349,7 +345,7 @@ def send_edition(
         run = dispatch(
             store,
             date,
-            make_message,
+            messages.bytes_for,
             url,
             publisher.sender,
             journal_dir(settings),

@@ -11,7 +11,7 @@ import pytest
 
 from digest.config import load_settings
 from digest.floor import why_not_send
-from digest.models import FeedSource, FeedState, Section
+from digest.models import FeedSource, FeedState, Section, Subscriber
 from digest.store import Store
 
 from .conftest import SAMPLE_DATE, FeedServer, Inbox, Route, digest_command
@@ -167,17 +167,17 @@ def test_a_feed_that_breaks_the_parser_is_recorded_and_the_rest_go_on(
 def test_a_message_that_cannot_be_made_is_recorded_and_the_rest_are_sent(
     people: Path, inbox: Inbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import digest.pipeline as pipeline
+    from digest.wire import EditionMessages
 
     assert digest_command("subscribers", "add", "bob@example.com", config=people).returncode == 0
-    make = pipeline.make_email
+    make = EditionMessages.bytes_for
 
-    def fragile(digest: object, publisher: object, subscriber: object, **kwargs: object) -> object:
-        if getattr(subscriber, "email", "") == "ann@example.com":
+    def fragile(self: EditionMessages, subscriber: Subscriber, message_id: str) -> bytes:
+        if subscriber.email == "ann@example.com":
             raise ValueError("Header values may not contain linefeed or carriage return")
-        return make(digest, publisher, subscriber, **kwargs)  # type: ignore[arg-type]
+        return make(self, subscriber, message_id)
 
-    monkeypatch.setattr(pipeline, "make_email", fragile)
+    monkeypatch.setattr(EditionMessages, "bytes_for", fragile)
     env = {"DIGEST_SMTP_URL": inbox.url}
     result = digest_command("run", "--date", DATE, config=people, env=env)
     assert result.returncode == 3

@@ -20,13 +20,16 @@ from .sinks import Sink
 from .test_sending import DATE, NOW, edition
 
 CYCLES = 20
-PEOPLE = [f"reader{n:03d}@example.com" for n in range(240)]
+PEOPLE = [f"reader{n:04d}@example.com" for n in range(1500)]
+#: Messages a second (sending.rate): slow enough that every cycle is killed mid-send.
+RATE = 100
 
 
 def test_killing_the_sender_at_random_never_loses_or_doubles_a_message(tmp_path: Path) -> None:
     sink = Sink().start()
     feed = {"name": "Wire", "url": "https://wire.example.com/rss", "section": "stocks"}
     config = write_config(tmp_path, [feed])
+    config.write_text(config.read_text() + f"sending: {{rate: {RATE}}}\n")
     env = {
         **{name: value for name, value in os.environ.items() if not name.startswith("DIGEST_")},
         "DIGEST_SMTP_URL": sink.url,
@@ -35,8 +38,7 @@ def test_killing_the_sender_at_random_never_loses_or_doubles_a_message(tmp_path:
     settings = load_settings(config, env=env)
     store = Store(settings.db_url)
     store.save_edition(edition(), NOW)
-    for address in PEOPLE:
-        store.add_subscriber(Subscriber(address), NOW)
+    store.enrol([Subscriber(address) for address in PEOPLE], NOW)
     store.close()
     command = [sys.executable, "-m", "digest", "--config", str(config), "send"]
     command += ["--date", DATE.isoformat(), "--force"]
@@ -47,8 +49,8 @@ def test_killing_the_sender_at_random_never_loses_or_doubles_a_message(tmp_path:
             sender = subprocess.Popen(
                 command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
             )
-            # Imports take about a second; the send of the rest about as long again.
-            time.sleep(chance.uniform(0.6, 1.8))
+            # Imports take about a second, then about RATE messages go each second.
+            time.sleep(chance.uniform(1.2, 2.2))
             if sender.poll() is None:
                 sender.send_signal(signal.SIGKILL)
                 kills += 1
