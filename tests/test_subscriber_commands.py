@@ -102,7 +102,10 @@ def test_an_unknown_status_names_its_line(config: Path, tmp_path: Path) -> None:
     people = write(tmp_path / "people.csv", "email,status\nann@example.com,paused\n")
     code, out = invoke_cli(config, "subscribers", "import", str(people))
     assert code == 1
-    assert "people.csv:2: status 'paused': expected 'active' or 'unsubscribed'" in out
+    assert (
+        "people.csv:2: status 'paused': expected one of "
+        "'pending', 'active', 'unsubscribed', 'bounced', 'complained'"
+    ) in out
 
 
 # -- one subscriber per address ---------------------------------------------------------------

@@ -1,19 +1,22 @@
 """``digest subscribers``: add, list, remove, import and export the people who get mail.
 
-What ``add`` and ``import`` may do to an address already there is ``digest.enrolment``'s to
-decide (an unsubscribed one is never subscribed again); these commands say what it decided.
+What ``add`` and ``import`` may do to an address is ``digest.enrolment``'s to decide (an
+unsubscribed, bounced or complained one is never subscribed again); these commands say what
+it decided.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import click
 
 from ..addresses import normalize_address
-from ..enrolment import Enrolment, Outcome
+from ..enrolment import Enrolment, Entry, Outcome
 from ..errors import AddressError
+from ..lifecycle import State
 from ..models import Subscriber
 from ..subscribers import parse_watchlist, read_subscribers, write_subscribers
 from ._app import (
@@ -48,7 +51,8 @@ def subscribers() -> None:
 def subscribers_add(context: Context, email: str, name: str, watch: str, update: bool) -> None:
     """Subscribe EMAIL; with --update, change the name or watchlist of one already there.
 
-    An address that unsubscribed stays unsubscribed: only its owner can subscribe again.
+    An address that unsubscribed, bounced or complained stays so: only its owner can
+    subscribe again.
     """
     address = normalize_address(email)
     watchlist = parse_watchlist(watch)
@@ -60,12 +64,21 @@ def subscribers_add(context: Context, email: str, name: str, watch: str, update:
 
 
 def _add_result(answer: Enrolment) -> str:
+    updated = f"; updated its {_and(answer.changed)}" if answer.changed else ""
     if answer.outcome is Outcome.ADDED:
         return f"Subscribed {answer.email}."
-    if answer.outcome is Outcome.SKIPPED_UNSUBSCRIBED:
-        updated = f"; updated its {_and(answer.changed)}" if answer.changed else ""
+    if answer.outcome is Outcome.ADDED_PENDING:
         return (
-            f"Skipped {answer.email}: {_unsubscribed(answer)}{updated}; "
+            f"Added {answer.email}, pending: it gets editions once its owner follows the "
+            "confirmation link."
+        )
+    if answer.outcome is Outcome.CONFIRMED:
+        return f"Subscribed {answer.email}, which was waiting for its confirmation{updated}."
+    if answer.outcome is Outcome.STILL_PENDING:
+        return f"{answer.email} is still waiting for its confirmation{updated}."
+    if answer.outcome is Outcome.SKIPPED_SUPPRESSED:
+        return (
+            f"Skipped {answer.email}: {_suppressed(answer)}{updated}; "
             "only they can subscribe again."
         )
     if answer.outcome is Outcome.UPDATED:
@@ -74,9 +87,9 @@ def _add_result(answer: Enrolment) -> str:
     return f"{answer.email} is already subscribed; nothing changed{hint}."
 
 
-def _unsubscribed(answer: Enrolment) -> str:
-    when = answer.unsubscribed_at
-    return "unsubscribed" + (f" on {when:%Y-%m-%d}" if when is not None else "")
+def _suppressed(answer: Enrolment) -> str:
+    since = answer.since
+    return str(answer.state) + (f" on {since:%Y-%m-%d}" if since is not None else "")
 
 
 def _and(details: tuple[str, ...]) -> str:
@@ -88,42 +101,49 @@ SUBSCRIBER_FIELDS = ("email", "name", "status", "watch")
 
 
 @subscribers.command("list")
-@click.option("--all", "show_all", is_flag=True, help="Include unsubscribed addresses.")
+@click.option(
+    "--all",
+    "show_all",
+    is_flag=True,
+    help="Include addresses that get no mail: pending, unsubscribed, bounced, complained.",
+)
 @format_option
 @pass_context
 def subscribers_list(context: Context, show_all: bool, output_format: str | None) -> None:
-    """List subscribers: email, name, status (active or unsubscribed) and watch.
+    """List subscribers: email, name, status and watch.
 
-    The csv listing has the columns of 'digest subscribers export'. The count goes below
-    the table, and to standard error with the other formats.
+    The status is active, pending (waiting for its owner's confirmation), unsubscribed,
+    bounced or complained; only active addresses get editions, and only they are listed
+    without --all. The csv listing has the columns of 'digest subscribers export'. The count
+    goes below the table, and to standard error with the other formats.
     """
     with context.store() as store:
-        people = store.subscribers(active_only=not show_all)
+        records = store.records(active_only=not show_all)
     output_format = chosen_format(output_format)
-    count = f"{plural(len(people), 'subscriber')}."
+    count = f"{plural(len(records), 'subscriber')}."
     if output_format != "table":
-        records: list[dict[str, Cell]] = [
+        rows: list[dict[str, Cell]] = [
             {
-                "email": person.email,
-                "name": person.name,
-                "status": "active" if person.active else "unsubscribed",
-                "watch": list(person.watchlist),
+                "email": record.subscriber.email,
+                "name": record.subscriber.name,
+                "status": record.state.value,
+                "watch": list(record.subscriber.watchlist),
             }
-            for person in people
+            for record in records
         ]
-        print_records(output_format, SUBSCRIBER_FIELDS, records)
+        print_records(output_format, SUBSCRIBER_FIELDS, rows)
         click.echo(count, err=True)
         return
     print_table(
         ("Email", "Name", "Status", "Watchlist"),
         (
             (
-                person.email,
-                person.name,
-                "active" if person.active else "unsubscribed",
-                " ".join(person.watchlist),
+                record.subscriber.email,
+                record.subscriber.name,
+                record.state.value,
+                " ".join(record.subscriber.watchlist),
             )
-            for person in people
+            for record in records
         ),
     )
     console.print(count)
@@ -151,21 +171,34 @@ def subscribers_import(context: Context, file: Path, update: bool) -> None:
 
     'watch' holds tickers and coins separated by commas ("NVDA,BTC"), whose stories lead
     that subscriber's email. Every row is checked first; one bad address or symbol imports
-    nothing. Addresses already there are left as they are unless --update; an unsubscribed
-    one is never subscribed again.
+    nothing. A status of unsubscribed, bounced or complained adds the address so, and of
+    pending leaves it waiting for its owner's confirmation. Addresses already there are left
+    as they are unless --update; an unsubscribed, bounced or complained one is never
+    subscribed again.
     """
-    people = read_subscribers(file)
+    entries: list[Entry] = read_subscribers(file)
     with context.store() as store:
-        answers = store.enrol(people, now(), update=update)
+        answers = store.enrol(entries, now(), update=update)
+    _print_import(answers)
 
+
+def _print_import(answers: Sequence[Enrolment]) -> None:
     def count(*outcomes: Outcome) -> int:
         return sum(1 for answer in answers if answer.outcome in outcomes)
 
-    console.print(
-        f"Imported {plural(count(Outcome.ADDED, Outcome.ADDED_UNSUBSCRIBED), 'new subscriber')}."
-    )
-    if left := count(Outcome.ADDED_UNSUBSCRIBED):
-        say(f"  {left} of them unsubscribed, as the file says")
+    added = [answer for answer in answers if answer.new]
+    console.print(f"Imported {plural(len(added), 'new subscriber')}.")
+    if pending := count(Outcome.ADDED_PENDING):
+        say(f"  {pending} of them pending, until they follow the confirmation link")
+    for state in State:
+        if left := sum(
+            1 for a in added if a.outcome is Outcome.ADDED_SUPPRESSED and a.state is state
+        ):
+            say(f"  {left} of them {state}, as the file says")
+    if confirmed := count(Outcome.CONFIRMED):
+        say(f"  {confirmed} waiting for their confirmation, subscribed now")
+    if still := count(Outcome.STILL_PENDING):
+        say(f"  {still} still waiting for their confirmation")
     if count(Outcome.UPDATED):
         say(f"  {count(Outcome.UPDATED)} already subscribed, updated")
     unchanged = [answer for answer in answers if answer.outcome is Outcome.UNCHANGED]
@@ -173,18 +206,19 @@ def subscribers_import(context: Context, file: Path, update: bool) -> None:
         hint = " (pass --update to change them)" if any(a.ignored for a in unchanged) else ""
         say(f"  {len(unchanged)} already subscribed, unchanged{hint}")
     for answer in answers:
-        if answer.outcome is Outcome.SKIPPED_UNSUBSCRIBED:
+        if answer.outcome is Outcome.SKIPPED_SUPPRESSED:
             updated = f"; updated its {_and(answer.changed)}" if answer.changed else ""
-            say(f"  skipped {answer.email}: {_unsubscribed(answer)}{updated}")
+            say(f"  skipped {answer.email}: {_suppressed(answer)}{updated}")
 
 
 @subscribers.command("export")
 @pass_context
 def subscribers_export(context: Context) -> None:
-    """Write every subscriber, unsubscribed ones too, as CSV to standard output.
+    """Write every subscriber, those who get no mail too, as CSV to standard output.
 
-    The columns are email, name, status (active or unsubscribed) and watch.
+    The columns are email, name, status (active, pending, unsubscribed, bounced or
+    complained) and watch.
     """
     with context.store() as store:
-        people = store.subscribers()
-    write_subscribers(people, sys.stdout)
+        records = store.records()
+    write_subscribers(records, sys.stdout)
