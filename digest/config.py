@@ -63,7 +63,9 @@ class Settings:
     outbox: Path
     #: None means: deliver through the embedded SMTP server into ``outbox``.
     smtp_url: str | None
-    secret_key: str | None
+    #: DIGEST_SECRET_KEY's keys: the first signs links, any of them is accepted. Empty: the
+    #: store's own key.
+    secret_keys: tuple[str, ...]
     #: DKIM signing, when DIGEST_DKIM_KEY (a PEM file) and DIGEST_DKIM_SELECTOR are set.
     dkim_key_path: Path | None = None
     dkim_selector: str | None = None
@@ -129,9 +131,22 @@ def load_settings(path: Path = DEFAULT_CONFIG, env: Mapping[str, str] | None = N
         db_url=db_url,
         outbox=outbox,
         smtp_url=smtp_url,
-        secret_key=env.get(f"{ENV_PREFIX}SECRET_KEY") or None,
+        secret_keys=_secret_keys(env),
         **_dkim(env),
     )
+
+
+def _secret_keys(env: Mapping[str, str]) -> tuple[str, ...]:
+    from .tokens import signing_keys
+
+    raw = env.get(f"{ENV_PREFIX}SECRET_KEY") or ""
+    keys = signing_keys(raw)
+    if raw.strip() and len(keys) != len(raw.split(",")):
+        raise ConfigError(
+            f"{ENV_PREFIX}SECRET_KEY: an empty key between commas "
+            "(expected NEW_KEY or NEW_KEY,OLD_KEY,...)"
+        )
+    return keys
 
 
 def _dkim(env: Mapping[str, str]) -> dict[str, Any]:

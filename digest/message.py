@@ -99,8 +99,9 @@ def make_email(
     watched, rest = personalise(digest, subscriber.watchlist if subscriber else ())
     recipient = subscriber.email if subscriber else ""
     site = publisher.site
-    acting_for = subscriber.email if subscriber else None
-    links = site.links(digest.date, acting_for)
+    # Tokens issued as of the edition: the same links in a resend and on the web page.
+    issued = digest.window_end
+    links = site.links(digest.date, subscriber, issued)
     rendered = render_digest(
         rest,
         links,
@@ -110,10 +111,10 @@ def make_email(
         watchlist=watched,
     )
     headers: tuple[tuple[str, str], ...] = ()
-    if acting_for is not None:
+    if subscriber is not None:
         headers = unsubscribe_headers(
             links.unsubscribe,
-            site.unsubscribe_mailto(publisher.sender, acting_for),
+            site.unsubscribe_mailto(publisher.sender, subscriber, issued),
             publisher.list_id,
         )
     return Email(

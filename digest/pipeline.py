@@ -203,8 +203,9 @@ def build_edition(settings: Settings, store: Store, date: dt.date) -> Digest:
 
 
 def make_site(settings: Settings, store: Store) -> Site:
-    """The site, its links signed with DIGEST_SECRET_KEY or the store's own key."""
-    return Site(settings.edition.site_url, settings.secret_key or store.signing_key())
+    """The site, its links signed with DIGEST_SECRET_KEY's first key (any of its keys is
+    accepted) or else the store's own key."""
+    return Site(settings.edition.site_url, settings.secret_keys or (store.signing_key(),))
 
 
 def dkim_key(settings: Settings) -> DkimKey | None:

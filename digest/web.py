@@ -1,6 +1,11 @@
 """The web pages: the edition in a browser, its archive, and unsubscribing.
 
 A small Starlette app; ``digest preview`` serves it with uvicorn on 127.0.0.1.
+
+Personal pages take a token (``?t=``) made for them alone (``digest.tokens``). A token that is
+not genuine, not for that page, expired, or naming nobody gets one and the same refusal, so
+the answer tells nothing about why. A link only shows a page with a button; only pressing it
+(a POST) changes anything, so the link scanners of mail providers unsubscribe nobody.
 """
 
 from __future__ import annotations
@@ -8,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 from collections.abc import Callable
+from urllib.parse import parse_qs
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -15,8 +21,9 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from .config import Settings
+from .lifecycle import State, SubscriberRecord
 from .message import make_email
-from .models import Digest, Subscriber
+from .models import Digest
 from .pipeline import publisher_of
 from .render import long_date
 from .site import (
@@ -28,6 +35,7 @@ from .site import (
     is_published,
 )
 from .store import Store
+from .tokens import Purpose
 from .window import edition_date
 
 CONTENT_SECURITY_POLICY = (
@@ -58,14 +66,41 @@ def _message(title: str, text: str, status: int = 200) -> HTMLResponse:
     )
 
 
+#: Whatever was wrong with a personal link's token: one answer, telling nothing of what.
+REFUSAL = (
+    "This link does not work",
+    "It may be incomplete, out of date, or not for this page. Use the newest link in your email.",
+)
+
+
+def _refused() -> HTMLResponse:
+    return _message(*REFUSAL, 400)
+
+
+#: Forms here hold one address; anything much bigger is not one of them.
+_FORM_LIMIT = 4096
+
+
+async def _form(request: Request) -> dict[str, str]:
+    """The fields of a posted urlencoded form (the first value of each); {} when too big."""
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > _FORM_LIMIT:
+            return {}
+    fields = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
+    return {name: values[0] for name, values in fields.items()}
+
+
 def make_app(
     settings: Settings,
     store: Store,
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
 ) -> Starlette:
-    """The ASGI app for ``settings``' site; ``clock`` tells it what day it is."""
+    """The ASGI app for ``settings``' site; ``clock`` tells it what time it is."""
     publisher = publisher_of(settings, store)
     site = publisher.site
+    title = html.escape(settings.edition.title)
 
     def published() -> list[tuple[dt.date, Digest]]:
         """The editions the site shows, newest first: sent ones, and today's."""
@@ -80,15 +115,24 @@ def make_app(
                 shown.append((date, digest))
         return shown
 
+    def holder(request: Request, purpose: Purpose) -> tuple[SubscriberRecord, dt.datetime] | None:
+        """The subscriber the link's token names and when it was issued, or None unless the
+        token is genuine, for ``purpose``, unexpired, and names a subscriber."""
+        token = site.read(purpose, request.query_params.get("t", ""), clock())
+        if token is None:
+            return None
+        record = store.record_by_public_id(token.public_id)
+        return None if record is None else (record, token.issued)
+
     def edition_response(date: dt.date, request: Request) -> Response:
         digest = dict(published()).get(date)
         if digest is None:
             return _message("Not found", f"There is no edition for {date}.", 404)
         # ?t=TOKEN, from the links in the email, is that subscriber's own page: their
-        # watchlist first and their links. Without it the page is the public one.
-        reader = site.reader(request.query_params.get("t", ""))
-        person = (store.subscriber(reader) or Subscriber(reader)) if reader else None
-        page = make_email(digest, publisher, person)
+        # watchlist first and their links. Without it, or with a token that does not work
+        # here, the page is the public one.
+        found = holder(request, Purpose.ARCHIVE)
+        page = make_email(digest, publisher, found[0].subscriber if found else None)
         if request.url.path.endswith(".txt"):
             return PlainTextResponse(page.text, headers=_SECURITY_HEADERS)
         return _page(page.html)
@@ -114,48 +158,52 @@ def make_app(
             return _message("Not found", "That is not a date.", 404)
         return edition_response(date, request)
 
-    def subscriber_of(request: Request) -> str | None:
-        return site.reader(request.query_params.get("t", ""))
-
     async def unsubscribe(request: Request) -> Response:
-        email = subscriber_of(request)
-        if email is None:
-            return _message(
-                "Unsubscribe",
-                "This link is not valid. Use the unsubscribe link at the end of your email.",
-                400,
-            )
+        found = holder(request, Purpose.UNSUBSCRIBE)
+        if found is None:
+            return _refused()
+        person = found[0].subscriber
+        email = html.escape(person.email)
         if request.method == "POST":
-            store.unsubscribe(email, dt.datetime.now(dt.UTC))
-            return _message("Unsubscribed", f"{html.escape(email)} will get no more emails.")
+            # RFC 8058: a mail program's unsubscribe button posts this, with no person there.
+            one_click = (await _form(request)).get("List-Unsubscribe") == "One-Click"
+            why = (
+                "unsubscribed in one click from their mail program"
+                if one_click
+                else "unsubscribed on the web page"
+            )
+            store.unsubscribe(person.email, clock(), why)
+            return _message("Unsubscribed", f"{email} will get no more emails.")
         return _message(
             "Unsubscribe",
-            f"Stop sending {html.escape(settings.edition.title)} to {html.escape(email)}?"
+            f"Stop sending {title} to {email}?"
             "<form method='post'><button type='submit'>Unsubscribe</button></form>",
         )
 
     async def preferences(request: Request) -> Response:
-        email = subscriber_of(request)
-        if email is None:
-            return _message(
-                "Preferences", "Open this page from the link at the end of your email.", 400
+        found = holder(request, Purpose.PREFERENCES)
+        if found is None:
+            return _refused()
+        record = found[0]
+        person = record.subscriber
+        email = html.escape(person.email)
+        when = f"{settings.edition.send_at:%H:%M} ({html.escape(str(settings.edition.timezone))})"
+        status = {
+            State.ACTIVE: f"{email} is subscribed to {title}, sent every morning at {when}.",
+            State.PENDING: f"{email} is not subscribed yet: its subscription to {title} waits "
+            "for the confirmation link sent to it.",
+            State.UNSUBSCRIBED: f"{email} is unsubscribed from {title}.",
+            State.BOUNCED: f"{email} gets no more {title}: mail to it bounced.",
+            State.COMPLAINED: f"{email} gets no more {title}: it reported an edition as spam.",
+        }[record.state]
+        action = ""
+        if record.state is State.ACTIVE:
+            token = site.token(Purpose.UNSUBSCRIBE, person.public_id, clock())
+            action = (
+                f"<form method='post' action='{UNSUBSCRIBE_PATH}?t={token}'>"
+                "<button type='submit'>Unsubscribe</button></form>"
             )
-        person = store.subscriber(email)
-        subscribed = person is not None and person.active
-        token = html.escape(request.query_params.get("t", ""))
-        action = (
-            f"<form method='post' action='{UNSUBSCRIBE_PATH}?t={token}'>"
-            "<button type='submit'>Unsubscribe</button></form>"
-            if subscribed
-            else ""
-        )
-        return _message(
-            "Preferences",
-            f"{html.escape(email)} is {'subscribed' if subscribed else 'not subscribed'} to "
-            f"{html.escape(settings.edition.title)}, sent every morning at "
-            f"{settings.edition.send_at:%H:%M} ({html.escape(str(settings.edition.timezone))})."
-            f"{action}",
-        )
+        return _message("Preferences", status + action)
 
     async def atom_feed(request: Request) -> Response:
         shown = published()[:30]

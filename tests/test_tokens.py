@@ -6,9 +6,12 @@ import base64
 import datetime as dt
 import hashlib
 import hmac
+from urllib.parse import unquote
 
 import pytest
 
+from digest.models import Subscriber
+from digest.site import Site, token_in_subject
 from digest.tokens import (
     CONFIRM_LIFETIME,
     TOKEN_LENGTH,
@@ -24,6 +27,7 @@ KEYS = ("the current key",)
 ID = "0123456789abcdef0123456789abcdef"
 ISSUED = dt.datetime(2026, 11, 24, 12, 0, 7, 250_000, tzinfo=dt.UTC)
 NOW = ISSUED + dt.timedelta(hours=1)
+ANN = Subscriber("ann@example.com", "Ann", public_id=ID)
 
 
 def token(purpose: Purpose = Purpose.UNSUBSCRIBE, keys: tuple[str, ...] = KEYS) -> str:
@@ -42,6 +46,17 @@ def test_a_token_is_72_characters_of_base64url_without_padding() -> None:
     made = token()
     assert len(made) == TOKEN_LENGTH == 72
     assert set(made) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+def test_links_say_nothing_of_the_address() -> None:
+    site = Site("https://digest.example.com", KEYS)
+    links = site.links(dt.date(2026, 11, 24), ANN, ISSUED)
+    mailto = site.unsubscribe_mailto("Digest <digest@example.com>", ANN, ISSUED)
+    encoded = base64.urlsafe_b64encode(b"ann@example.com").decode().rstrip("=")
+    for link in (links.unsubscribe, links.preferences, links.view_in_browser, mailto):
+        assert "ann" not in unquote(link) and encoded[:12] not in link
+    # The public id is random, not derived from anything about the subscriber.
+    assert len({new_public_id() for _ in range(100)}) == 100
 
 
 def _tampered(made: str, position: int) -> str:
@@ -121,8 +136,23 @@ def test_no_key_or_a_malformed_id_makes_no_token() -> None:
         make_token((), Purpose.UNSUBSCRIBE, ID, ISSUED)
     with pytest.raises(ValueError):
         make_token(KEYS, Purpose.UNSUBSCRIBE, "ab", ISSUED)
+    with pytest.raises(ValueError, match="no public id"):
+        Site("https://digest.example.com", KEYS).links(
+            dt.date(2026, 11, 24), Subscriber("ann@example.com"), ISSUED
+        )
 
 
-def test_public_ids_are_random() -> None:
-    ids = {new_public_id() for _ in range(100)}
-    assert len(ids) == 100 and all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
+def test_the_mailto_unsubscribe_subject_is_read_back() -> None:
+    site = Site("https://digest.example.com", KEYS)
+    mailto = site.unsubscribe_mailto("Market Digest <digest@example.com>", ANN, ISSUED)
+    assert mailto.startswith("mailto:digest+unsubscribe@example.com?subject=unsubscribe%20")
+    subject = unquote(mailto.partition("?subject=")[2])
+    read = site.read_unsubscribe_subject(subject, NOW)
+    assert read is not None and (read.purpose, read.public_id) == (Purpose.UNSUBSCRIBE, ID)
+    made = subject.split()[1]
+    assert token_in_subject(f"  UNSUBSCRIBE   {made} ") == made
+    assert token_in_subject(f"unsubscribe {made} please") is None
+    assert token_in_subject(f"Re: unsubscribe {made}") is None
+    assert site.read_unsubscribe_subject(f"unsubscribe {made.upper()}", NOW) is None
+    preferences = site.token(Purpose.PREFERENCES, ID, ISSUED)
+    assert site.read_unsubscribe_subject(f"unsubscribe {preferences}", NOW) is None
