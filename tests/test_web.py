@@ -207,6 +207,7 @@ def _refusals(site: Site, path: str, purpose: Purpose) -> dict[str, str]:
     [
         ("/unsubscribe", Purpose.UNSUBSCRIBE),
         ("/preferences", Purpose.PREFERENCES),
+        ("/confirm", Purpose.CONFIRM),
     ],
 )
 def test_every_token_that_does_not_work_gets_the_same_refusal(
