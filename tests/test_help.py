@@ -82,7 +82,7 @@ def test_import_help_names_the_columns_it_reads(config: Path, tmp_path: Path) ->
         assert column in result.stdout
     people = tmp_path / "people.csv"
     people.write_text('email,name,watch\nann@example.com,Ann,"NVDA,BTC"\n', encoding="utf-8")
-    imported = digest_command("subscribers", "import", str(people), config=config)
+    imported = digest_command("subscribers", "import", "--confirmed", str(people), config=config)
     assert imported.returncode == 0, imported.stderr
     listed = digest_command("subscribers", "list", "--format", "json", config=config)
     assert json.loads(listed.stdout) == [

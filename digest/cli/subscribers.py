@@ -1,8 +1,9 @@
-"""``digest subscribers``: add, list, remove, import and export the people who get mail.
+"""``digest subscribers``: add, list, show, remove, import and export the people who get mail.
 
-What ``add`` and ``import`` may do to an address is ``digest.enrolment``'s to decide (an
-unsubscribed, bounced or complained one is never subscribed again); these commands say what
-it decided.
+What ``add`` and ``import`` may do to an address is ``digest.enrolment``'s to decide (a new one
+is pending until its owner confirms, unless ``--confirmed``; an unsubscribed, bounced or
+complained one is never subscribed again); these commands say what it decided and mail the
+confirmations it asks for.
 """
 
 from __future__ import annotations
@@ -10,12 +11,13 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from ..addresses import normalize_address
 from ..enrolment import Enrolment, Entry, Outcome
-from ..errors import AddressError
+from ..errors import AddressError, PartialError
 from ..lifecycle import State
 from ..models import Subscriber
 from ..subscribers import parse_watchlist, read_subscribers, write_subscribers
@@ -32,14 +34,22 @@ from ._app import (
     print_records,
     print_table,
     say,
+    when,
 )
 
+if TYPE_CHECKING:
+    from ..store import Store
+
 UPDATE_HELP = "Change the name and watchlist of an address already there (never resubscribes)."
+CONFIRMED_HELP = (
+    "Add new addresses as active: you vouch that their owners asked for the edition. Without "
+    "it they are pending, and get editions once they follow the confirmation link mailed now."
+)
 
 
 @main.group()
 def subscribers() -> None:
-    """Add, list, remove, import and export subscribers."""
+    """Add, list, show, remove, import and export subscribers."""
 
 
 @subscribers.command("add")
@@ -47,20 +57,28 @@ def subscribers() -> None:
 @click.option("--name", default="", help="How to greet them.")
 @click.option("--watch", default="", help="Tickers and coins to lead their email: NVDA,BTC.")
 @click.option("--update", is_flag=True, help=UPDATE_HELP)
+@click.option("--confirmed", is_flag=True, help=CONFIRMED_HELP)
 @pass_context
-def subscribers_add(context: Context, email: str, name: str, watch: str, update: bool) -> None:
+def subscribers_add(
+    context: Context, email: str, name: str, watch: str, update: bool, confirmed: bool
+) -> None:
     """Subscribe EMAIL; with --update, change the name or watchlist of one already there.
 
-    An address that unsubscribed, bounced or complained stays so: only its owner can
-    subscribe again.
+    A new address is pending, and is mailed a link to confirm its subscription, unless
+    --confirmed. An address that unsubscribed, bounced or complained stays so: only its
+    owner can subscribe again.
     """
     address = normalize_address(email)
     watchlist = parse_watchlist(watch)
     with context.store() as store:
         (answer,) = store.enrol(
-            [Subscriber(address, name.strip(), True, watchlist)], now(), update=update
+            [Subscriber(address, name.strip(), True, watchlist)],
+            now(),
+            update=update,
+            confirmed=confirmed,
         )
-    say(_add_result(answer))
+        say(_add_result(answer))
+        _mail_confirmations(context, store, [answer])
 
 
 def _add_result(answer: Enrolment) -> str:
@@ -94,6 +112,25 @@ def _suppressed(answer: Enrolment) -> str:
 
 def _and(details: tuple[str, ...]) -> str:
     return " and ".join(details)
+
+
+def _mail_confirmations(context: Context, store: Store, answers: Sequence[Enrolment]) -> None:
+    """Mail the confirmations ``answers`` ask for, and say how it went."""
+    notices = [answer.notice for answer in answers if answer.notice is not None]
+    if not notices:
+        return
+    from ..pipeline import send_notices
+
+    report = send_notices(context.settings, store, notices, now())
+    if report.sent:
+        say(f"Mailed {plural(len(report.sent), 'confirmation link')} via {report.destination}.")
+    for _, reason in report.failed:
+        say(f"  not sent: {reason}")
+    if report.failed:
+        raise PartialError(
+            f"partial: {len(report.failed)} of {plural(len(notices), 'confirmation link')} "
+            "not sent; the same command sends them again"
+        )
 
 
 #: The fields of each subscriber in the json, csv and plain listings: export's columns.
@@ -149,6 +186,45 @@ def subscribers_list(context: Context, show_all: bool, output_format: str | None
     console.print(count)
 
 
+@subscribers.command("show")
+@click.argument("email")
+@pass_context
+def subscribers_show(context: Context, email: str) -> None:
+    """Show EMAIL (in any letter case): its state, the history of its state (when, which,
+    why) and its deliveries (edition, status, attempts, when sent, error), newest first."""
+    with context.store() as store:
+        report = store.report(email)
+    if report is None:
+        raise AddressError(f"{email.strip()}: not a subscriber")
+    record = report.record
+    person = record.subscriber
+    say(person.email + (f" ({person.name})" if person.name else ""))
+    say(f"State: {record.state}" + (f" since {when(record.since)}" if record.since else ""))
+    say(f"Watchlist: {' '.join(person.watchlist) or 'none'}")
+    say("History:")
+    print_table(
+        ("When", "State", "Why"),
+        ((when(change.at), change.state.value, change.why) for change in report.history),
+    )
+    if not report.deliveries:
+        say("Deliveries: none yet.")
+        return
+    say("Deliveries:")
+    print_table(
+        ("Edition", "Status", "Attempts", "Sent", "Error"),
+        (
+            (
+                delivery.edition.isoformat(),
+                delivery.status,
+                str(delivery.attempts),
+                when(delivery.sent_at) if delivery.sent_at else "",
+                delivery.error or "",
+            )
+            for delivery in report.deliveries
+        ),
+    )
+
+
 @subscribers.command("remove")
 @click.argument("email")
 @pass_context
@@ -164,22 +240,24 @@ def subscribers_remove(context: Context, email: str) -> None:
 @subscribers.command("import")
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
 @click.option("--update", is_flag=True, help=UPDATE_HELP)
+@click.option("--confirmed", is_flag=True, help=CONFIRMED_HELP)
 @pass_context
-def subscribers_import(context: Context, file: Path, update: bool) -> None:
+def subscribers_import(context: Context, file: Path, update: bool, confirmed: bool) -> None:
     """Import subscribers from a CSV file: an 'email' column, optionally 'name', 'status'
     and 'watch', as 'digest subscribers export' writes.
 
     'watch' holds tickers and coins separated by commas ("NVDA,BTC"), whose stories lead
     that subscriber's email. Every row is checked first; one bad address or symbol imports
-    nothing. A status of unsubscribed, bounced or complained adds the address so, and of
-    pending leaves it waiting for its owner's confirmation. Addresses already there are left
-    as they are unless --update; an unsubscribed, bounced or complained one is never
-    subscribed again.
+    nothing. New addresses are pending, each mailed a link to confirm, unless --confirmed
+    (a 'pending' status stays pending all the same); a status of unsubscribed, bounced or
+    complained adds the address so. Addresses already there are left as they are unless
+    --update; an unsubscribed, bounced or complained one is never subscribed again.
     """
     entries: list[Entry] = read_subscribers(file)
     with context.store() as store:
-        answers = store.enrol(entries, now(), update=update)
-    _print_import(answers)
+        answers = store.enrol(entries, now(), update=update, confirmed=confirmed)
+        _print_import(answers)
+        _mail_confirmations(context, store, answers)
 
 
 def _print_import(answers: Sequence[Enrolment]) -> None:
