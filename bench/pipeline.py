@@ -110,12 +110,12 @@ def bench_send(items: list[Item], count: int = 200) -> None:
         max_stories=30,
     )
     publisher = make_publisher(
-        Site("https://d.example.com", "bench signing key"),
+        Site("https://d.example.com", ("bench signing key",)),
         SENDER,
         "Market Digest",
         "1 Bench Street, Springfield",
     )
-    recipients = [Subscriber(f"reader{n}@example.com") for n in range(count)]
+    recipients = [Subscriber(f"reader{n}@example.com", public_id=f"{n:032x}") for n in range(count)]
 
     def message_for(subscriber: Subscriber) -> EmailMessage:
         # The path every send takes: the subscriber's email, then its MIME message.

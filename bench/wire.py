@@ -71,7 +71,7 @@ def demo_edition() -> tuple[Digest, Publisher]:
         max_stories=30,
     )
     publisher = make_publisher(
-        Site("https://d.example.com", "bench signing key"),
+        Site("https://d.example.com", ("bench signing key",)),
         SENDER,
         "Market Digest",
         "1 Bench Street, Springfield",

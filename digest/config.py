@@ -75,7 +75,9 @@ class Settings:
     outbox: Path
     #: None means: deliver through the embedded SMTP server into ``outbox``.
     smtp_url: str | None
-    secret_key: str | None
+    #: DIGEST_SECRET_KEY's keys: the first signs links, any of them is accepted. Empty: the
+    #: store's own key.
+    secret_keys: tuple[str, ...]
     #: DKIM signing, when DIGEST_DKIM_KEY (a PEM file) and DIGEST_DKIM_SELECTOR are set.
     dkim_key_path: Path | None = None
     dkim_selector: str | None = None
@@ -152,7 +154,7 @@ def load_settings(path: Path = DEFAULT_CONFIG, env: Mapping[str, str] | None = N
         db_url=db_url,
         outbox=outbox,
         smtp_url=smtp_url,
-        secret_key=env.get(f"{ENV_PREFIX}SECRET_KEY") or None,
+        secret_keys=_secret_keys(env),
         **_dkim(env),
     )
 
@@ -170,6 +172,19 @@ def _sending(where: str, raw: Any) -> SendingSettings:
         rate=None if rate is None else float(rate),
         bounce_after=_whole_number(where, "sending.bounce_after", raw.get("bounce_after", 2), 1),
     )
+
+
+def _secret_keys(env: Mapping[str, str]) -> tuple[str, ...]:
+    from .tokens import signing_keys
+
+    raw = env.get(f"{ENV_PREFIX}SECRET_KEY") or ""
+    keys = signing_keys(raw)
+    if raw.strip() and len(keys) != len(raw.split(",")):
+        raise ConfigError(
+            f"{ENV_PREFIX}SECRET_KEY: an empty key between commas "
+            "(expected NEW_KEY or NEW_KEY,OLD_KEY,...)"
+        )
+    return keys
 
 
 def _dkim(env: Mapping[str, str]) -> dict[str, Any]:

@@ -102,7 +102,7 @@ def recover(store: Store, date: dt.date, journals: Path, now: dt.datetime) -> in
             else:
                 requeue.append(delivery)
         unknown += sum(1 for answer in answers if answer.status is Status.UNKNOWN)
-        store.record(answers, bounce_after=2)
+        store.record_answers(answers, bounce_after=2)
         store.release(requeue, now)
         if reading is not None:
             path.unlink(missing_ok=True)
@@ -243,7 +243,7 @@ class _Run:
             # those never handed over go back to the queue.
             answered = {answer.id for answer in answers}
             self.store.release([row.id for row in batch if row.id not in answered], self.clock())
-            gone = self.store.record(answers, self.policy.bounce_after)
+            gone = self.store.record_answers(answers, self.policy.bounce_after)
             recipients = {row.id: row.subscriber.email for row in batch}
             with self.lock:
                 for answer in answers:

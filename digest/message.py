@@ -100,8 +100,9 @@ def make_email(
     """``digest`` as ``subscriber`` gets it, or as the public web page shows it (None)."""
     recipient = subscriber.email if subscriber else ""
     site = publisher.site
-    acting_for = subscriber.email if subscriber else None
-    links = site.links(digest.date, acting_for)
+    # Tokens issued as of the edition: the same links in a resend and on the web page.
+    issued = digest.window_end
+    links = site.links(digest.date, subscriber, issued)
     rendered = draft_email(
         digest,
         publisher,
@@ -109,7 +110,7 @@ def make_email(
         links,
         subscriber.name if subscriber else "",
     ).rendered()
-    headers = () if acting_for is None else list_headers(publisher, links, acting_for)
+    headers = () if subscriber is None else list_headers(publisher, links, subscriber, issued)
     return Email(
         recipient=recipient,
         subject=rendered.subject,
@@ -153,11 +154,13 @@ def list_id(title: str, sender: str) -> str:
     return f"{one_line(title)} <{slug}.{domain}>"
 
 
-def list_headers(publisher: Publisher, links: Links, email: str) -> tuple[tuple[str, str], ...]:
-    """The list headers of ``email``'s message, whose personal links are ``links``."""
+def list_headers(
+    publisher: Publisher, links: Links, subscriber: Subscriber, issued: dt.datetime
+) -> tuple[tuple[str, str], ...]:
+    """The list headers of ``subscriber``'s message, whose personal links are ``links``."""
     return unsubscribe_headers(
         links.unsubscribe,
-        publisher.site.unsubscribe_mailto(publisher.sender, email),
+        publisher.site.unsubscribe_mailto(publisher.sender, subscriber, issued),
         publisher.list_id,
     )
 

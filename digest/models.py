@@ -225,9 +225,13 @@ class Subscriber:
 
     email: str
     name: str = ""
+    #: Whether they get the edition: their state is active (see ``digest.lifecycle``).
     active: bool = True
     #: Tickers and coins whose stories lead this subscriber's edition ("NVDA", "BTC").
     watchlist: tuple[str, ...] = ()
+    #: The random id their links' tokens name (32 hex digits); "" until the store gives one.
+    #: Not compared: it tells records of one person apart, not one person from another.
+    public_id: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,4 +261,16 @@ class Delivery:
     recipient: str
     edition: dt.date
     sent: bool
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryRecord:
+    """One subscriber's delivery of one edition, as the store records it."""
+
+    edition: dt.date
+    #: pending, sent or failed.
+    status: str
+    attempts: int
+    sent_at: dt.datetime | None = None
     error: str | None = None

@@ -22,16 +22,26 @@ from sqlalchemy.engine import make_url
 from .config import Settings
 from .discover import discover_feeds
 from .dispatch import SendPolicy, dispatch
-from .errors import ConfigError, EditionError, FeedError, StoreError
+from .errors import (
+    ConfigError,
+    EditionError,
+    FeedError,
+    MessageRefusedError,
+    SendError,
+    StoreError,
+)
 from .fetch import FetchPolicy, fetch_all, make_user_agent
 from .floor import why_not_send
 from .health import EMPTY_ERROR, decide, is_due
 from .ledger import Status
+from .lifecycle import Mail, Notice
 from .message import (
     DkimKey,
     Publisher,
+    compose,
     make_message_id,
     make_publisher,
+    to_bytes,
 )
 from .models import (
     Delivery,
@@ -243,8 +253,9 @@ def build_edition(settings: Settings, store: Store, date: dt.date) -> Digest:
 
 
 def make_site(settings: Settings, store: Store) -> Site:
-    """The site, its links signed with DIGEST_SECRET_KEY or the store's own key."""
-    return Site(settings.edition.site_url, settings.secret_key or store.signing_key())
+    """The site, its links signed with DIGEST_SECRET_KEY's first key (any of its keys is
+    accepted) or else the store's own key."""
+    return Site(settings.edition.site_url, settings.secret_keys or (store.signing_key(),))
 
 
 def dkim_key(settings: Settings) -> DkimKey | None:
@@ -438,3 +449,80 @@ def check_feed(settings: Settings, url: str, now: dt.datetime) -> FeedCheck:
     items = tuple(parse_feed(result.body, source, now, result.content_type))
     alternates = () if items else tuple(discover_feeds(result.body, url))
     return FeedCheck(result, items, alternates)
+
+
+# -- messages besides the editions ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeReport:
+    """What ``send_notices`` did: whom it mailed, whom it could not and why, and where to."""
+
+    sent: tuple[Notice, ...]
+    #: Each notice not sent, with the reason, which starts with the address.
+    failed: tuple[tuple[Notice, str], ...]
+    #: Where they went: the SMTP server, or the outbox folders.
+    destination: str
+
+
+def schedule_of(settings: Settings) -> str:
+    """When editions come, in words: "every morning at 07:00 (America/New_York)"."""
+    edition = settings.edition
+    return f"every morning at {edition.send_at:%H:%M} ({edition.timezone})"
+
+
+def send_notices(
+    settings: Settings, store: Store, notices: Sequence[Notice], now: dt.datetime
+) -> NoticeReport:
+    """Mail each of ``notices`` (confirmations, welcomes) now, through SMTP as editions go.
+
+    Without DIGEST_SMTP_URL they go through the embedded server into ``outbox/<kind>/``.
+    A message that cannot be made or is refused is reported with its reason and the others
+    go on; when the server cannot be reached, every one left is reported so.
+    """
+    from .notices import make_notice
+
+    publisher = publisher_of(settings, store)
+    schedule = schedule_of(settings)
+    sent: list[Notice] = []
+    failed: list[tuple[Notice, str]] = []
+    destinations: list[str] = []
+    for kind in Mail:
+        batch = [notice for notice in notices if notice.mail is kind]
+        if not batch:
+            continue
+        with _notice_destination(settings, kind) as (url, destination):
+            destinations.append(destination)
+            mailer = Mailer(url)
+            try:
+                for position, notice in enumerate(batch):
+                    recipient = notice.subscriber.email
+                    try:
+                        email = make_notice(notice, publisher, now, schedule)
+                        message = to_bytes(compose(email, publisher.sender, now), publisher.dkim)
+                        mailer.send(message, publisher.sender, recipient)
+                    except MessageRefusedError as exc:
+                        failed.append((notice, str(exc)))
+                    except SendError as exc:  # the server is gone: so for all the rest
+                        failed.extend(
+                            (left, f"{left.subscriber.email}: {exc}") for left in batch[position:]
+                        )
+                        break
+                    except Exception as exc:  # one message that could not be made
+                        failed.append((notice, f"{recipient}: {_describe(exc)}"))
+                    else:
+                        sent.append(notice)
+            finally:
+                mailer.close()
+    return NoticeReport(tuple(sent), tuple(failed), " and ".join(dict.fromkeys(destinations)))
+
+
+@contextlib.contextmanager
+def _notice_destination(settings: Settings, kind: Mail) -> Iterator[tuple[str, str]]:
+    """Where notices of ``kind`` go: the SMTP URL, and where the mail ends up in words."""
+    if settings.smtp_url is not None:
+        yield settings.smtp_url, Mailer(settings.smtp_url).where
+        return
+    folder = settings.outbox / kind.value
+    with outbox_server(folder) as url:
+        yield url, str(folder)

@@ -30,6 +30,7 @@ from .inbound import Bounce, Mailboxes, Role, mailboxes_of, read_bounces, read_u
 from .pipeline import make_site
 from .sanitize import safe_line
 from .store import Store
+from .tokens import Purpose
 
 log = logging.getLogger(__name__)
 
@@ -119,11 +120,15 @@ class Receiver:
 def make_receiver(settings: Settings, store: Store) -> Receiver:
     """The receiver for the edition's From address, reading tokens as the site signs them."""
     site = make_site(settings, store)
+
+    def reader(token: str) -> str | None:
+        # The one place an unsubscribe token is read: the subscriber its public id names.
+        found = site.read(Purpose.UNSUBSCRIBE, token, dt.datetime.now(dt.UTC))
+        record = None if found is None else store.record_by_public_id(found.public_id)
+        return None if record is None else record.subscriber.email
+
     return Receiver(
-        store,
-        mailboxes_of(settings.edition.sender),
-        site.reader,  # the one place an unsubscribe token is read
-        settings.sending.bounce_after,
+        store, mailboxes_of(settings.edition.sender), reader, settings.sending.bounce_after
     )
 
 

@@ -1,24 +1,29 @@
 """The site's addresses, and the signed tokens its personal links carry.
 
 Every URL the emails and the web pages point at is made here, so the scheme lives once.
-Links carry an opaque signed token rather than the address itself, which would leak it
-into logs and looks, to spam filters, like a tracking link.
+Personal links carry an opaque signed token (``digest.tokens``) rather than the address,
+which would leak it into logs and looks, to spam filters, like a tracking link; each token
+is good for one purpose only: unsubscribing, the preferences page, confirming a sign-up, or
+the subscriber's own web edition.
 """
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import hashlib
-import hmac
+import re
 from dataclasses import dataclass
 from email.utils import parseaddr
 from urllib.parse import quote
+
+from .models import Subscriber
+from .tokens import Purpose, Token, make_token, read_token
 
 ARCHIVE_PATH = "/archive/"
 FEED_PATH = "/feed.xml"
 PREFERENCES_PATH = "/preferences"
 UNSUBSCRIBE_PATH = "/unsubscribe"
+SUBSCRIBE_PATH = "/subscribe"
+CONFIRM_PATH = "/confirm"
 
 
 def edition_path(date: dt.date, text: bool = False) -> str:
@@ -33,28 +38,6 @@ def is_published(date: dt.date, today: dt.date, sent: bool, story_count: int) ->
     return sent or (date == today and story_count > 0)
 
 
-def sign(key: str, email: str) -> str:
-    digest = hmac.new(key.encode(), email.lower().encode(), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest[:18]).decode()
-
-
-def make_token(key: str, email: str) -> str:
-    """An opaque, signed token naming a subscriber, for links that act on their behalf."""
-    encoded = base64.urlsafe_b64encode(email.encode()).decode().rstrip("=")
-    return f"{encoded}.{sign(key, email)}"
-
-
-def read_token(key: str, token: str) -> str | None:
-    """The address a token made by ``make_token`` names, or None if it is not genuine."""
-    encoded, _, signature = token.partition(".")
-    try:
-        email = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
-    except (ValueError, UnicodeDecodeError):
-        return None
-    genuine = signature and hmac.compare_digest(sign(key, email), signature)
-    return email if genuine else None
-
-
 @dataclass(frozen=True, slots=True)
 class Links:
     """Where a message or page points besides the stories."""
@@ -65,42 +48,84 @@ class Links:
     preferences: str = ""
 
 
+#: "unsubscribe TOKEN", the subject of the mailto: unsubscribe address, in any letter case
+#: of the word and with any spacing a mail client may add; the token itself as it was.
+_UNSUBSCRIBE_SUBJECT = re.compile(r"\s*unsubscribe\s+(\S+)\s*", re.IGNORECASE)
+
+
+def token_in_subject(subject: str) -> str | None:
+    """The token of an "unsubscribe TOKEN" subject (the mailto: unsubscribe), or None."""
+    found = _UNSUBSCRIBE_SUBJECT.fullmatch(subject)
+    return found[1] if found else None
+
+
 @dataclass(frozen=True, slots=True)
 class Site:
-    """The public site at ``url``, whose personal links are signed with ``key``."""
+    """The public site at ``url``, whose personal links are signed with the first of
+    ``keys`` and accepted under any of them (see ``digest.tokens``)."""
 
     url: str
-    key: str
+    keys: tuple[str, ...]
 
     def page(self, path: str) -> str:
         return f"{self.url}{path}"
 
-    def personal(self, path: str, email: str) -> str:
-        """``path`` on the site, acting for ``email``."""
-        return f"{self.url}{path}?t={make_token(self.key, email)}"
+    def token(self, purpose: Purpose, public_id: str, issued: dt.datetime) -> str:
+        return make_token(self.keys, purpose, public_id, issued)
 
-    def reader(self, token: str) -> str | None:
-        """The subscriber a link's token names, or None if it is not genuine."""
-        return read_token(self.key, token)
+    def personal(self, path: str, purpose: Purpose, public_id: str, issued: dt.datetime) -> str:
+        """``path`` on the site, with a token for ``purpose`` naming ``public_id``."""
+        return f"{self.url}{path}?t={self.token(purpose, public_id, issued)}"
 
-    def links(self, date: dt.date, email: str | None = None) -> Links:
-        """The links of ``date``'s edition: ``email``'s own, or the public page's."""
-        if email is None:
+    def read(self, purpose: Purpose, token: str, now: dt.datetime) -> Token | None:
+        """What a link's token says, or None unless it is genuine, for ``purpose`` and not
+        expired at ``now``."""
+        return read_token(self.keys, purpose, token, now)
+
+    def links(
+        self, date: dt.date, subscriber: Subscriber | None = None, issued: dt.datetime | None = None
+    ) -> Links:
+        """The links of ``date``'s edition: ``subscriber``'s own, or the public page's.
+
+        ``issued`` is when the subscriber's tokens are made (none of them expires).
+        """
+        if subscriber is None:
             return Links(
                 self.url,
                 unsubscribe=self.page(UNSUBSCRIBE_PATH),
                 view_in_browser=self.page(edition_path(date)),
                 preferences=self.page(PREFERENCES_PATH),
             )
+        if issued is None:
+            raise ValueError("personal links need the time their tokens are issued")
+        who = _public_id(subscriber)
         return Links(
             self.url,
-            unsubscribe=self.personal(UNSUBSCRIBE_PATH, email),
-            view_in_browser=self.personal(edition_path(date), email),
-            preferences=self.personal(PREFERENCES_PATH, email),
+            unsubscribe=self.personal(UNSUBSCRIBE_PATH, Purpose.UNSUBSCRIBE, who, issued),
+            view_in_browser=self.personal(edition_path(date), Purpose.ARCHIVE, who, issued),
+            preferences=self.personal(PREFERENCES_PATH, Purpose.PREFERENCES, who, issued),
         )
 
-    def unsubscribe_mailto(self, sender: str, email: str) -> str:
-        """A mailto: unsubscribe address at the sender's domain, carrying the signed address."""
+    def confirm_link(self, subscriber: Subscriber, issued: dt.datetime) -> str:
+        """The link that confirms ``subscriber``'s sign-up, for ``CONFIRM_LIFETIME``."""
+        return self.personal(CONFIRM_PATH, Purpose.CONFIRM, _public_id(subscriber), issued)
+
+    def unsubscribe_mailto(self, sender: str, subscriber: Subscriber, issued: dt.datetime) -> str:
+        """A mailto: unsubscribe address at the sender's domain; its subject is
+        "unsubscribe TOKEN", which ``read_unsubscribe_subject`` reads back."""
         local, _, domain = parseaddr(sender)[1].partition("@")
-        subject = quote(f"unsubscribe {make_token(self.key, email)}")
+        token = self.token(Purpose.UNSUBSCRIBE, _public_id(subscriber), issued)
+        subject = quote(f"unsubscribe {token}")
         return f"mailto:{local}+unsubscribe@{domain}?subject={subject}"
+
+    def read_unsubscribe_subject(self, subject: str, now: dt.datetime) -> Token | None:
+        """The unsubscribe token in the subject of a mail sent to the mailto: address, if
+        it is genuine: for a handler of inbound mail."""
+        token = token_in_subject(subject)
+        return None if token is None else self.read(Purpose.UNSUBSCRIBE, token, now)
+
+
+def _public_id(subscriber: Subscriber) -> str:
+    if not subscriber.public_id:
+        raise ValueError(f"{subscriber.email}: no public id, so no personal links")
+    return subscriber.public_id

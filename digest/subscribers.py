@@ -1,8 +1,9 @@
 """Subscriber lists in and out: addresses checked once, watchlists, CSV files.
 
 The CSV has an ``email`` column and optionally ``name``, ``status`` and ``watch`` (symbols
-separated by commas); ``write_subscribers`` writes what ``read_subscribers`` reads. A row whose
-status is ``unsubscribed`` stays so when imported: an export carried into another database
+separated by commas); ``write_subscribers`` writes what ``read_subscribers`` reads. The status
+is a lifecycle state (``digest.lifecycle.State``). A row whose status is ``unsubscribed``,
+``bounced`` or ``complained`` stays so when imported: an export carried into another database
 must not subscribe again the people who left.
 """
 
@@ -15,13 +16,15 @@ from pathlib import Path
 from typing import TextIO
 
 from .addresses import normalize_address
+from .enrolment import Entry
 from .errors import AddressError, ConfigError
+from .lifecycle import State, SubscriberRecord
 from .models import Subscriber
 from .tickers import symbol_table
 
 CSV_COLUMNS = ("email", "name", "status", "watch")
-#: The ``status`` column's values, and whether each means the address gets mail.
-STATUSES = {"active": True, "unsubscribed": False, "": True}
+#: The ``status`` column's values: a state, or none.
+STATUSES: dict[str, State | None] = {"": None, **{state.value: state for state in State}}
 
 
 def parse_watchlist(raw: str) -> tuple[str, ...]:
@@ -34,8 +37,8 @@ def parse_watchlist(raw: str) -> tuple[str, ...]:
     return symbols
 
 
-def read_subscribers(file: Path) -> list[Subscriber]:
-    """Every row of ``file`` as a subscriber; the error names the first bad line."""
+def read_subscribers(file: Path) -> list[Entry]:
+    """Every row of ``file`` as an entry to enrol; the error names the first bad line."""
     try:
         text = file.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
@@ -57,18 +60,21 @@ def read_subscribers(file: Path) -> list[Subscriber]:
             raise ConfigError(f"{file}:{reader.line_num}: {exc}") from None
         status = (row.get("status") or "").strip().lower()
         if status not in STATUSES:
+            expected = ", ".join(repr(state.value) for state in State)
             raise ConfigError(
-                f"{file}:{reader.line_num}: status {status!r}: expected 'active' or 'unsubscribed'"
+                f"{file}:{reader.line_num}: status {status!r}: expected one of {expected}"
             )
         name = (row.get("name") or "").strip()
-        people.append(Subscriber(address, name, STATUSES[status], watchlist))
+        listed = STATUSES[status]
+        person = Subscriber(address, name, listed in (None, State.ACTIVE), watchlist)
+        people.append(Entry(person, listed))
     return people
 
 
-def write_subscribers(people: Iterable[Subscriber], out: TextIO) -> None:
-    """``people`` as CSV, one row each, with their status."""
+def write_subscribers(records: Iterable[SubscriberRecord], out: TextIO) -> None:
+    """``records`` as CSV, one row each, with their state as the status."""
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
-    for person in people:
-        status = "active" if person.active else "unsubscribed"
-        writer.writerow([person.email, person.name, status, ",".join(person.watchlist)])
+    for record in records:
+        person = record.subscriber
+        writer.writerow([person.email, person.name, record.state, ",".join(person.watchlist)])

@@ -1,34 +1,54 @@
-"""The web pages: the edition in a browser, its archive, and unsubscribing.
+"""The web pages: the edition in a browser, its archive, signing up, and unsubscribing.
 
 A small Starlette app; ``digest preview`` serves it with uvicorn on 127.0.0.1.
+
+Personal pages take a token (``?t=``) made for them alone (``digest.tokens``). A token that is
+not genuine, not for that page, expired, or naming nobody gets one and the same refusal, so
+the answer tells nothing about why. Signing up answers the same for every address, and its
+mail goes out after the answer, so neither the page nor its timing tells whether an address
+is subscribed. A link only shows a page with a button; only pressing it (a POST) changes
+anything, so the link scanners of mail providers confirm and unsubscribe nobody.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import html
+import logging
+import re
 from collections.abc import Callable
+from urllib.parse import parse_qs
 
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from . import lifecycle
+from .addresses import normalize_address
 from .config import Settings
+from .errors import AddressError
+from .lifecycle import Notice, State, SubscriberRecord
 from .message import make_email
-from .models import Digest, Subscriber
-from .pipeline import publisher_of
+from .models import Digest
+from .pipeline import publisher_of, send_notices
 from .render import long_date
 from .site import (
     ARCHIVE_PATH,
+    CONFIRM_PATH,
     FEED_PATH,
     PREFERENCES_PATH,
+    SUBSCRIBE_PATH,
     UNSUBSCRIBE_PATH,
     edition_path,
     is_published,
 )
 from .store import Store
+from .tokens import CONFIRM_LIFETIME, Purpose
 from .window import edition_date
+
+log = logging.getLogger(__name__)
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' https: data:; "
@@ -47,8 +67,10 @@ _SECURITY_HEADERS = {
 }
 
 
-def _message(title: str, text: str, status: int = 200) -> HTMLResponse:
-    return _page(
+def _message(
+    title: str, text: str, status: int = 200, background: BackgroundTask | None = None
+) -> HTMLResponse:
+    response = _page(
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
         f"<title>{html.escape(title)}</title></head>"
@@ -56,6 +78,65 @@ def _message(title: str, text: str, status: int = 200) -> HTMLResponse:
         f"padding:0 16px;'><h1>{html.escape(title)}</h1><p>{text}</p></body></html>",
         status,
     )
+    response.background = background
+    return response
+
+
+#: Whatever was wrong with a personal link's token: one answer, telling nothing of what.
+REFUSAL = (
+    "This link does not work",
+    "It may be incomplete, out of date, or not for this page. Use the newest link in your "
+    "email, or <a href='/'>sign up again</a> on the home page.",
+)
+
+
+def _refused() -> HTMLResponse:
+    return _message(*REFUSAL, 400)
+
+
+def subscribe_form(message: str = "") -> str:
+    """The sign-up form, above the edition on the home page and on its own page."""
+    note = f"<p style='margin:8px 0 0 0;color:#a02a00;'>{message}</p>" if message else ""
+    return (
+        f"<form method='post' action='{SUBSCRIBE_PATH}' class='subscribe' "
+        "style='box-sizing:border-box;max-width:600px;margin:16px auto 0 auto;padding:14px 16px;"
+        "background-color:#ffffff;border:1px solid #dde1e6;"
+        "font-family:Helvetica,Arial,sans-serif;font-size:15px;line-height:22px;color:#36404d;'>"
+        "<label for='subscribe-email' style='display:block;margin:0 0 8px 0;font-weight:bold;"
+        "color:#0f1c2e;'>Get this email every morning, free</label>"
+        "<input id='subscribe-email' type='email' name='email' required autocomplete='email' "
+        "placeholder='you@example.com' style='box-sizing:border-box;width:100%;max-width:360px;"
+        "padding:8px;font-size:15px;border:1px solid #b8c0ca;margin:0 8px 8px 0;'>"
+        "<button type='submit' style='padding:8px 16px;font-size:15px;font-weight:bold;"
+        "color:#ffffff;background-color:#1d5fd1;border:0;'>Subscribe</button>"
+        f"{note}</form>"
+    )
+
+
+_BODY_TAG = re.compile(r"<body[^>]*>", re.IGNORECASE)
+
+
+def with_subscribe_form(page: str) -> str:
+    """The edition's page with the sign-up form at its top, inside its <body>."""
+    found = _BODY_TAG.search(page)
+    if found is None:
+        return subscribe_form() + page
+    return page[: found.end()] + subscribe_form() + page[found.end() :]
+
+
+#: Forms here hold one address; anything much bigger is not one of them.
+_FORM_LIMIT = 4096
+
+
+async def _form(request: Request) -> dict[str, str]:
+    """The fields of a posted urlencoded form (the first value of each); {} when too big."""
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > _FORM_LIMIT:
+            return {}
+    fields = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
+    return {name: values[0] for name, values in fields.items()}
 
 
 def make_app(
@@ -63,9 +144,10 @@ def make_app(
     store: Store,
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
 ) -> Starlette:
-    """The ASGI app for ``settings``' site; ``clock`` tells it what day it is."""
+    """The ASGI app for ``settings``' site; ``clock`` tells it what time it is."""
     publisher = publisher_of(settings, store)
     site = publisher.site
+    title = html.escape(settings.edition.title)
 
     def published() -> list[tuple[dt.date, Digest]]:
         """The editions the site shows, newest first: sent ones, and today's."""
@@ -80,24 +162,51 @@ def make_app(
                 shown.append((date, digest))
         return shown
 
-    def edition_response(date: dt.date, request: Request) -> Response:
+    def holder(request: Request, purpose: Purpose) -> tuple[SubscriberRecord, dt.datetime] | None:
+        """The subscriber the link's token names and when it was issued, or None unless the
+        token is genuine, for ``purpose``, unexpired, and names a subscriber."""
+        token = site.read(purpose, request.query_params.get("t", ""), clock())
+        if token is None:
+            return None
+        record = store.record_by_public_id(token.public_id)
+        return None if record is None else (record, token.issued)
+
+    def mail(notice: Notice | None) -> BackgroundTask | None:
+        """Send ``notice`` after the answer has gone, so its time does not show in it."""
+        if notice is None:
+            return None
+
+        def send() -> None:
+            try:
+                report = send_notices(settings, store, [notice], clock())
+            except Exception:
+                log.exception("the %s to %s was not sent", notice.mail, notice.subscriber.email)
+                return
+            for failed, reason in report.failed:
+                log.warning("the %s was not sent: %s", failed.mail, reason)
+
+        return BackgroundTask(send)
+
+    def edition_response(date: dt.date, request: Request, home: bool = False) -> Response:
         digest = dict(published()).get(date)
         if digest is None:
             return _message("Not found", f"There is no edition for {date}.", 404)
         # ?t=TOKEN, from the links in the email, is that subscriber's own page: their
-        # watchlist first and their links. Without it the page is the public one.
-        reader = site.reader(request.query_params.get("t", ""))
-        person = (store.subscriber(reader) or Subscriber(reader)) if reader else None
-        page = make_email(digest, publisher, person)
+        # watchlist first and their links. Without it, or with a token that does not work
+        # here, the page is the public one.
+        found = holder(request, Purpose.ARCHIVE)
+        page = make_email(digest, publisher, found[0].subscriber if found else None)
         if request.url.path.endswith(".txt"):
             return PlainTextResponse(page.text, headers=_SECURITY_HEADERS)
-        return _page(page.html)
+        return _page(with_subscribe_form(page.html) if home else page.html)
 
     async def latest(request: Request) -> Response:
         shown = published()
         if not shown:
-            return _message("No edition yet", "The first edition is on its way.", 404)
-        return edition_response(shown[0][0], request)
+            return _message(
+                "No edition yet", "The first edition is on its way." + subscribe_form(), 404
+            )
+        return edition_response(shown[0][0], request, home=True)
 
     async def archive_index(request: Request) -> Response:
         rows = "".join(
@@ -114,48 +223,101 @@ def make_app(
             return _message("Not found", "That is not a date.", 404)
         return edition_response(date, request)
 
-    def subscriber_of(request: Request) -> str | None:
-        return site.reader(request.query_params.get("t", ""))
-
-    async def unsubscribe(request: Request) -> Response:
-        email = subscriber_of(request)
-        if email is None:
+    async def subscribe(request: Request) -> Response:
+        if request.method == "GET":
+            return _message(f"Subscribe to {settings.edition.title}", subscribe_form())
+        raw = (await _form(request)).get("email", "")
+        try:
+            email = normalize_address(raw)
+        except AddressError:
             return _message(
-                "Unsubscribe",
-                "This link is not valid. Use the unsubscribe link at the end of your email.",
+                f"Subscribe to {settings.edition.title}",
+                subscribe_form("That is not an email address; please check it."),
                 400,
             )
+        applied = store.sign_up(email, clock())
+        # The same page whatever the address's state: see the module's docstring.
+        return _message(
+            "Check your inbox",
+            f"Unless {html.escape(email)} already gets {title}, a link to confirm your "
+            f"subscription is on its way to it. Open it within {CONFIRM_LIFETIME.days} days "
+            "and press the button there: nothing else is sent until you do.",
+            background=mail(applied.notice),
+        )
+
+    async def confirm(request: Request) -> Response:
+        found = holder(request, Purpose.CONFIRM)
+        if found is None:
+            return _refused()
+        record, issued = found
+        email = html.escape(record.subscriber.email)
+        if request.method == "GET":
+            transition = lifecycle.confirm(record.state, record.since, issued)
+            if transition.refused:
+                return _refused()
+            if transition.why is None:
+                return _message("You are subscribed", f"{email} already gets {title}.")
+            return _message(
+                "Confirm your subscription",
+                f"Send {title} to {email} every morning?"
+                "<form method='post'><button type='submit'>Yes, subscribe me</button></form>",
+            )
+        applied = store.confirm(record.subscriber.public_id, issued, clock())
+        if applied is None:
+            return _refused()
+        return _message(
+            "You are subscribed",
+            f"{email} gets {title} from the next edition on. Every edition ends with a link "
+            "to unsubscribe in one click.",
+            background=mail(applied.notice),
+        )
+
+    async def unsubscribe(request: Request) -> Response:
+        found = holder(request, Purpose.UNSUBSCRIBE)
+        if found is None:
+            return _refused()
+        person = found[0].subscriber
+        email = html.escape(person.email)
         if request.method == "POST":
-            store.unsubscribe(email, dt.datetime.now(dt.UTC))
-            return _message("Unsubscribed", f"{html.escape(email)} will get no more emails.")
+            # RFC 8058: a mail program's unsubscribe button posts this, with no person there.
+            one_click = (await _form(request)).get("List-Unsubscribe") == "One-Click"
+            why = (
+                "unsubscribed in one click from their mail program"
+                if one_click
+                else "unsubscribed on the web page"
+            )
+            store.unsubscribe(person.email, clock(), why)
+            return _message("Unsubscribed", f"{email} will get no more emails.")
         return _message(
             "Unsubscribe",
-            f"Stop sending {html.escape(settings.edition.title)} to {html.escape(email)}?"
+            f"Stop sending {title} to {email}?"
             "<form method='post'><button type='submit'>Unsubscribe</button></form>",
         )
 
     async def preferences(request: Request) -> Response:
-        email = subscriber_of(request)
-        if email is None:
-            return _message(
-                "Preferences", "Open this page from the link at the end of your email.", 400
+        found = holder(request, Purpose.PREFERENCES)
+        if found is None:
+            return _refused()
+        record = found[0]
+        person = record.subscriber
+        email = html.escape(person.email)
+        when = f"{settings.edition.send_at:%H:%M} ({html.escape(str(settings.edition.timezone))})"
+        status = {
+            State.ACTIVE: f"{email} is subscribed to {title}, sent every morning at {when}.",
+            State.PENDING: f"{email} is not subscribed yet: its subscription to {title} waits "
+            "for the confirmation link sent to it.",
+            State.UNSUBSCRIBED: f"{email} is unsubscribed from {title}.",
+            State.BOUNCED: f"{email} gets no more {title}: mail to it bounced.",
+            State.COMPLAINED: f"{email} gets no more {title}: it reported an edition as spam.",
+        }[record.state]
+        action = ""
+        if record.state is State.ACTIVE:
+            token = site.token(Purpose.UNSUBSCRIBE, person.public_id, clock())
+            action = (
+                f"<form method='post' action='{UNSUBSCRIBE_PATH}?t={token}'>"
+                "<button type='submit'>Unsubscribe</button></form>"
             )
-        person = store.subscriber(email)
-        subscribed = person is not None and person.active
-        token = html.escape(request.query_params.get("t", ""))
-        action = (
-            f"<form method='post' action='{UNSUBSCRIBE_PATH}?t={token}'>"
-            "<button type='submit'>Unsubscribe</button></form>"
-            if subscribed
-            else ""
-        )
-        return _message(
-            "Preferences",
-            f"{html.escape(email)} is {'subscribed' if subscribed else 'not subscribed'} to "
-            f"{html.escape(settings.edition.title)}, sent every morning at "
-            f"{settings.edition.send_at:%H:%M} ({html.escape(str(settings.edition.timezone))})."
-            f"{action}",
-        )
+        return _message("Preferences", status + action)
 
     async def atom_feed(request: Request) -> Response:
         shown = published()[:30]
@@ -194,5 +356,7 @@ def make_app(
             Route("/favicon.ico", lambda request: Response(status_code=204)),
             Route(PREFERENCES_PATH, preferences),
             Route(UNSUBSCRIBE_PATH, unsubscribe, methods=["GET", "POST"]),
+            Route(SUBSCRIBE_PATH, subscribe, methods=["GET", "POST"]),
+            Route(CONFIRM_PATH, confirm, methods=["GET", "POST"]),
         ]
     )

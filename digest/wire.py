@@ -362,7 +362,13 @@ class EditionMessages:
         self.now = now
         self.dkim_key = dkim_key
         # Which links are a subscriber's own: those that differ between two subscribers.
-        one, other = (publisher.site.links(digest.date, f"{n}@example.invalid") for n in "ab")
+        self._issued = digest.window_end  # as make_email issues them
+        one, other = (
+            publisher.site.links(
+                digest.date, Subscriber(f"{n}@example.invalid", public_id=n * 32), self._issued
+            )
+            for n in "ab"
+        )
         self._personal = tuple(
             field.name
             for field in dataclasses.fields(Links)
@@ -415,7 +421,7 @@ class EditionMessages:
     def _write(self, subscriber: Subscriber, message_id: str) -> bytes:
         publisher, email = self.publisher, subscriber.email
         variant = self._variant(subscriber)
-        links = publisher.site.links(self.digest.date, email)
+        links = publisher.site.links(self.digest.date, subscriber, self._issued)
         if any(getattr(links, name) != value for name, value in self._shared):
             raise _CannotWrite("a shared link differs")
         values = [getattr(links, name) for name in self._personal]
@@ -441,7 +447,7 @@ class EditionMessages:
                 message_id or make_message_id(self.digest.date, email, publisher.sender), policy
             ),
         ]
-        for name, value in list_headers(publisher, links, email):
+        for name, value in list_headers(publisher, links, subscriber, self._issued):
             if name == "List-Unsubscribe":
                 lines.append(_entries_line(name, value, policy))
             else:

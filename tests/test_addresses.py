@@ -145,7 +145,7 @@ def international_config(serve_samples, tmp_path: Path) -> Path:  # type: ignore
     people.write_text(
         f"email,name\n{GERMAN},Ann\n{CHINESE},\nzed@example.com,Zed\n", encoding="utf-8"
     )
-    imported = digest_command("subscribers", "import", str(people), config=config)
+    imported = digest_command("subscribers", "import", "--confirmed", str(people), config=config)
     assert imported.returncode == 0, imported.stderr
     assert "Imported 3 new subscribers." in imported.stdout
     fetched = digest_command("fetch", config=config)

@@ -1,19 +1,22 @@
 """The web edition in real headless Chromium: no console errors, no sideways scrolling on a
-phone, and screenshots under tests/artifacts/ for a person to look at."""
+phone, signing up, confirming and unsubscribing as a reader does, and screenshots under
+tests/artifacts/ for a person to look at."""
 
 from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import sync_playwright
 
 from digest.config import load_settings
+from digest.lifecycle import State
 from digest.store import Store
 from digest.web import make_app
 
-from .conftest import REPO, DemoEdition, serve_app
+from .conftest import REPO, DemoEdition, Inbox, serve_app
 
 ARTIFACTS = REPO / "tests" / "artifacts"
 CHROMIUM_FLAGS = [
@@ -80,3 +83,56 @@ def test_the_edition_page_shows_the_stories(site: str) -> None:
             browser.close()
     assert len(headlines) >= 20
     assert [s.upper() for s in sections][:2] == ["TOP STORIES", "STOCKS"]
+
+
+def test_sign_up_from_the_home_page_confirm_and_unsubscribe_in_one_click(
+    tmp_path: Path, inbox: Inbox
+) -> None:
+    from .test_signup import link_in, wait_for_mail
+    from .test_web import serve_site
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    problems: list[str] = []
+    with (
+        serve_site(tmp_path, env={"DIGEST_SMTP_URL": inbox.url}) as served,
+        sync_playwright() as playwright,
+    ):
+        local = f"http://127.0.0.1:{served.port}"
+        browser = playwright.chromium.launch(executable_path=chromium(), args=CHROMIUM_FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 375, "height": 900})
+            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda error: problems.append(str(error)))
+            page.goto(local + "/", wait_until="networkidle")
+            overflow = page.evaluate(
+                "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+            )
+            page.screenshot(path=str(ARTIFACTS / "home-with-sign-up-375.png"))
+            page.fill("input[name=email]", "reader@example.com")
+            page.click("form.subscribe button[type=submit]")
+            page.wait_for_load_state("networkidle")
+            assert page.locator("h1").inner_text() == "Check your inbox"
+
+            (confirmation,) = wait_for_mail(inbox, 1)
+            confirm = link_in(confirmation, "/confirm")
+            page.goto(local + confirm, wait_until="networkidle")
+            assert page.locator("h1").inner_text() == "Confirm your subscription"
+            record = served.store.record("reader@example.com")
+            assert record is not None and record.state is State.PENDING
+            page.click("text=Yes, subscribe me")
+            page.wait_for_load_state("networkidle")
+            assert page.locator("h1").inner_text() == "You are subscribed"
+            record = served.store.record("reader@example.com")
+            assert record is not None and record.state is State.ACTIVE
+
+            _, welcome = wait_for_mail(inbox, 2)
+            page.goto(local + link_in(welcome, "/unsubscribe"), wait_until="networkidle")
+            page.click("button:has-text('Unsubscribe')")
+            page.wait_for_load_state("networkidle")
+            assert page.locator("h1").inner_text() == "Unsubscribed"
+        finally:
+            browser.close()
+    record = served.store.record("reader@example.com")
+    assert record is not None and record.state is State.UNSUBSCRIBED
+    assert problems == []
+    assert overflow <= 0, f"{overflow}px of sideways scrolling with the sign-up form"

@@ -85,9 +85,9 @@ def test_the_morning_edition_survives_hostile_feeds_and_addresses(
     people = tmp_path / "people.csv"
     rows = [*good, "ann@bücher.de", "用户@例子.广告", "READER1@EXAMPLE.COM", "bounce@example.com"]
     people.write_text("email\n" + "\n".join(rows) + "\n", encoding="utf-8")
-    imported = digest_command("subscribers", "import", str(people), config=config)
+    imported = digest_command("subscribers", "import", "--confirmed", str(people), config=config)
     assert imported.returncode == 0, imported.stderr
-    left = digest_command("subscribers", "add", "gone@example.com", config=config)
+    left = digest_command("subscribers", "add", "--confirmed", "gone@example.com", config=config)
     assert left.returncode == 0
     store = open_store(load_settings(config, env={}))
     try:
@@ -96,9 +96,14 @@ def test_the_morning_edition_survives_hostile_feeds_and_addresses(
         assert len(store.subscribers()) == 49  # READER1 is reader1
     finally:
         store.close()
-    again = digest_command("subscribers", "import", str(people), config=config)
+    again = digest_command("subscribers", "import", "--confirmed", str(people), config=config)
     assert again.returncode == 0 and "Imported 0 new subscribers" in again.stdout
-    assert digest_command("subscribers", "add", "gone@example.com", config=config).returncode == 0
+    assert (
+        digest_command(
+            "subscribers", "add", "--confirmed", "gone@example.com", config=config
+        ).returncode
+        == 0
+    )
 
     inbox.refuse.add("bounce@example.com")
     result = digest_command(

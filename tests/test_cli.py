@@ -26,9 +26,11 @@ invoke = invoke_cli
 
 
 def test_subscribers_add_list_export_remove(config: Path) -> None:
-    code, out = invoke(config, "subscribers", "add", "Ann@Example.com", "--name", "Ann")
+    code, out = invoke(
+        config, "subscribers", "add", "--confirmed", "Ann@Example.com", "--name", "Ann"
+    )
     assert code == 0 and "Subscribed Ann@example.com." in out
-    code, out = invoke(config, "subscribers", "add", "Ann@example.com")
+    code, out = invoke(config, "subscribers", "add", "--confirmed", "Ann@example.com")
     assert code == 0 and "already subscribed" in out
     code, out = invoke(config, "subscribers", "list")
     assert code == 0 and "Ann@example.com" in out and "1 subscriber." in out
@@ -45,20 +47,24 @@ def test_subscribers_add_list_export_remove(config: Path) -> None:
 
 
 def test_watchlist_is_kept_checked_and_exported(config: Path) -> None:
-    code, out = invoke(config, "subscribers", "add", "ann@example.com", "--watch", "nvda, BTC")
+    code, out = invoke(
+        config, "subscribers", "add", "--confirmed", "ann@example.com", "--watch", "nvda, BTC"
+    )
     assert code == 0, out
     code, out = invoke(config, "subscribers", "list")
     assert "NVDA BTC" in out
     code, out = invoke(config, "subscribers", "export")
     assert 'ann@example.com,,active,"NVDA,BTC"' in out
-    code, out = invoke(config, "subscribers", "add", "bob@example.com", "--watch", "NVDA,QQQQQ")
+    code, out = invoke(
+        config, "subscribers", "add", "--confirmed", "bob@example.com", "--watch", "NVDA,QQQQQ"
+    )
     assert code == 1 and "unknown ticker or coin 'QQQQQ'" in out
 
 
 def test_import_is_all_or_nothing_and_names_the_bad_line(config: Path, tmp_path: Path) -> None:
     people = tmp_path / "people.csv"
     people.write_text("email,name\ngood@example.com,G\nnot-an-address,B\n", encoding="utf-8")
-    code, out = invoke(config, "subscribers", "import", str(people))
+    code, out = invoke(config, "subscribers", "import", "--confirmed", str(people))
     assert code == 1
     assert f"{people}:3: 'not-an-address'" in out
     code, out = invoke(config, "subscribers", "export")
@@ -68,7 +74,7 @@ def test_import_is_all_or_nothing_and_names_the_bad_line(config: Path, tmp_path:
 def test_import_then_export_round_trips(config: Path, tmp_path: Path) -> None:
     people = tmp_path / "people.csv"
     people.write_text("Email,Name\na@example.com,A\nb@example.org,\n", encoding="utf-8")
-    code, out = invoke(config, "subscribers", "import", str(people))
+    code, out = invoke(config, "subscribers", "import", "--confirmed", str(people))
     assert code == 0 and "Imported 2 new subscribers." in out
     code, out = invoke(config, "subscribers", "export")
     rows = list(csv.DictReader(io.StringIO(out)))

@@ -39,7 +39,16 @@ def test_environment_supplies_database_outbox_and_secrets(tmp_path: Path) -> Non
     assert settings.db_url == "sqlite:///elsewhere.db"
     assert str(settings.outbox) == "/tmp/mail"
     assert settings.smtp_url == env["DIGEST_SMTP_URL"]
-    assert settings.secret_key == "k"
+    assert settings.secret_keys == ("k",)
+
+
+def test_the_secret_key_may_list_several_keys_the_first_one_signing(tmp_path: Path) -> None:
+    path = write_config(tmp_path, [FEED])
+    settings = load_settings(path, env={"DIGEST_SECRET_KEY": " new-key , old-key"})
+    assert settings.secret_keys == ("new-key", "old-key")
+    assert load_settings(path, env={}).secret_keys == ()
+    with pytest.raises(ConfigError, match="DIGEST_SECRET_KEY: an empty key between commas"):
+        load_settings(path, env={"DIGEST_SECRET_KEY": "new-key,,old-key"})
 
 
 def test_database_defaults_to_a_file_beside_the_config(tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ def sample_config(serve_samples, tmp_path: Path) -> Path:  # type: ignore[no-unt
         "email,name\nalice@example.com,Alice\nbob@example.org,Bob\ncarol@example.net,\n",
         encoding="utf-8",
     )
-    result = digest_command("subscribers", "import", str(people), config=config)
+    result = digest_command("subscribers", "import", "--confirmed", str(people), config=config)
     assert result.returncode == 0, result.stderr
     return config
 
@@ -157,7 +157,13 @@ def test_a_broken_feed_is_named_and_the_edition_is_still_built(
 
 def test_a_watchlist_leads_that_subscribers_email_only(sample_config: Path, inbox: Inbox) -> None:
     added = digest_command(
-        "subscribers", "add", "dana@example.com", "--watch", "TSLA,XRP", config=sample_config
+        "subscribers",
+        "add",
+        "--confirmed",
+        "dana@example.com",
+        "--watch",
+        "TSLA,XRP",
+        config=sample_config,
     )
     assert added.returncode == 0, added.stderr
     result = digest_command(

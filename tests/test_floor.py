@@ -45,7 +45,7 @@ def test_most_feeds_failing_hold_the_edition_back() -> None:
 @pytest.fixture
 def people(serve_samples, tmp_path: Path) -> Path:  # type: ignore[no-untyped-def]
     config: Path = serve_samples()
-    added = digest_command("subscribers", "add", "ann@example.com", config=config)
+    added = digest_command("subscribers", "add", "--confirmed", "ann@example.com", config=config)
     assert added.returncode == 0, added.stderr
     return config
 
@@ -126,7 +126,12 @@ def test_an_edition_for_a_day_without_news_is_not_sent(people: Path, inbox: Inbo
 
 def test_min_stories_is_configurable(serve_samples, inbox: Inbox) -> None:  # type: ignore[no-untyped-def]
     config: Path = serve_samples(min_stories=200, max_stories=200)
-    assert digest_command("subscribers", "add", "ann@example.com", config=config).returncode == 0
+    assert (
+        digest_command(
+            "subscribers", "add", "--confirmed", "ann@example.com", config=config
+        ).returncode
+        == 0
+    )
     result = digest_command(
         "run", "--date", DATE, config=config, env={"DIGEST_SMTP_URL": inbox.url}
     )
@@ -170,6 +175,14 @@ def test_a_message_that_cannot_be_made_is_recorded_and_the_rest_are_sent(
     from digest.wire import EditionMessages
 
     assert digest_command("subscribers", "add", "bob@example.com", config=people).returncode == 0
+    make = EditionMessages.bytes_for
+
+    assert (
+        digest_command(
+            "subscribers", "add", "--confirmed", "bob@example.com", config=people
+        ).returncode
+        == 0
+    )
     make = EditionMessages.bytes_for
 
     def fragile(self: EditionMessages, subscriber: Subscriber, message_id: str) -> bytes:

@@ -168,7 +168,7 @@ def people(tmp_path: Path) -> Path:
         ("ann@example.com", "--name", "Ann Lee", "--watch", "NVDA,BTC"),
         ("bob@example.org", "--name", "z" * 150),
     ):
-        result = digest_command("subscribers", "add", *args, config=config)
+        result = digest_command("subscribers", "add", "--confirmed", *args, config=config)
         assert result.returncode == 0, result.stderr
     return config
 

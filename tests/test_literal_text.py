@@ -102,7 +102,9 @@ def test_subscribers_list_shows_names_with_brackets_literally(
         tmp_path, [{"name": "Wire", "url": "https://wire.example.com/rss", "section": "stocks"}]
     )
     name = "[/b] Ann [bold]:smile:"
-    added = digest_command("subscribers", "add", "ann@example.com", "--name", name, config=config)
+    added = digest_command(
+        "subscribers", "add", "--confirmed", "ann@example.com", "--name", name, config=config
+    )
     assert added.returncode == 0, added.stderr
     result = digest_command(
         "subscribers", "list", "--format", output_format, config=config, env=WIDE
@@ -128,7 +130,12 @@ def test_run_reports_a_bracketed_error_and_title_literally_and_goes_on(
         min_stories=1,
     )
     env = {"DIGEST_DB": f"sqlite:///{tmp_path / 'digest.db'}", "DIGEST_SMTP_URL": inbox.url}
-    assert digest_command("subscribers", "add", "ann@example.com", config=config).returncode == 0
+    assert (
+        digest_command(
+            "subscribers", "add", "--confirmed", "ann@example.com", config=config
+        ).returncode
+        == 0
+    )
     result = digest_command("run", "--date", "2026-11-24", config=config, env={**env, **WIDE})
     assert result.returncode == 3, result.stderr  # partial: one feed failed, the edition went out
     assert f"failed {NAME} ({feed_server.url('/down')}): HTTP 503 [/oops]" in result.stdout

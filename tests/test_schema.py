@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,17 @@ from digest.cli import main
 from digest.codec import encode_edition
 from digest.errors import StoreError
 from digest.health import decide, is_due
-from digest.models import Digest, FeedSource, FetchResult, Item, Section, Story, Subscriber
+from digest.lifecycle import State
+from digest.models import (
+    DeliveryRecord,
+    Digest,
+    FeedSource,
+    FetchResult,
+    Item,
+    Section,
+    Story,
+    Subscriber,
+)
 from digest.store import Store, schema
 
 from .conftest import write_config
@@ -116,6 +127,7 @@ ADDED_BY = {
     ),
     3: ("subscribers", ["watchlist TEXT NOT NULL"]),
     4: ("feeds", ["is_primary BOOLEAN NOT NULL"]),
+    5: ("subscribers", ["email_key VARCHAR(320) NOT NULL"]),
 }
 
 WIRE = "https://wire.example.com/rss"
@@ -135,7 +147,10 @@ def _ddl(version: int) -> list[str]:
     for since, (table, columns) in ADDED_BY.items():
         if since <= version:
             added[table] += "".join(f"\n        {column}," for column in columns)
-    return [statement.format(**added) for statement in TABLES]
+    statements = [statement.format(**added) for statement in TABLES]
+    if version >= 5:
+        statements.append("CREATE UNIQUE INDEX subscribers_email_key ON subscribers (email_key)")
+    return statements
 
 
 def _insert(con: sqlite3.Connection, table: str, row: dict[str, Any]) -> None:
@@ -260,6 +275,8 @@ def _old_database(path: Path, version: int) -> str:
     for person in people:
         if version >= 3:
             person["watchlist"] = "NVDA BTC" if person["id"] == 1 else ""
+        if version >= 5:
+            person["email_key"] = person["email"]
         _insert(con, "subscribers", {**person, "created_at": _stamp(FETCHED)})
     built = _stamp(BASE)
     _insert(
@@ -439,6 +456,65 @@ def test_each_older_version_is_upgraded_keeping_what_it_wrote(tmp_path: Path, ve
         expected.append((CLI_FEED, "cli", None, 0))
     query = "SELECT url, origin, config_url, fetch_count FROM feeds ORDER BY id"
     assert _rows(path, query) == expected
+
+
+# -- subscriber states ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("version", range(1, 6))
+def test_active_and_unsubscribed_subscribers_get_states_history_and_public_ids(
+    tmp_path: Path, version: int
+) -> None:
+    path = tmp_path / "digest.db"
+    url = _old_database(path, version)
+    con = sqlite3.connect(path)
+    # An unsubscribe whose time an earlier version did not record.
+    con.execute("UPDATE subscribers SET active = 0 WHERE id = 3")
+    con.commit()
+    con.close()
+    store = Store(url)
+    try:
+        assert [(r.subscriber.email, r.state, r.since) for r in store.records()] == [
+            ("ann@example.com", State.ACTIVE, FETCHED),
+            ("bob@example.com", State.UNSUBSCRIBED, FETCHED),
+            ("carol@example.com", State.UNSUBSCRIBED, FETCHED),
+        ]
+        # Only active ones get editions: ann had hers, and carol's failed one is not retried.
+        active = store.subscribers(active_only=True)
+        assert [(person.email, person.active) for person in active] == [("ann@example.com", True)]
+        assert store.claim(EDITION_DATE, "test", 10, LATER) == []
+        bob = store.report("bob@example.com")
+        assert bob is not None
+        assert [(c.at, c.state, c.why) for c in bob.history] == [
+            (FETCHED, State.ACTIVE, "subscribed (before confirmations were asked for)"),
+            (FETCHED, State.UNSUBSCRIBED, "unsubscribed"),
+        ]
+        carol = store.report("carol@example.com")
+        assert carol is not None
+        assert carol.history[-1].why == "unsubscribed (when was not recorded)"
+        assert carol.deliveries == (
+            DeliveryRecord(EDITION_DATE, "failed", 2, None, "450 mailbox busy"),
+        )
+        ids = [record.subscriber.public_id for record in store.records()]
+        assert len(set(ids)) == 3 and all(re.fullmatch("[0-9a-f]{32}", i) for i in ids)
+        ann = store.record_by_public_id(ids[0])
+        assert ann is not None and ann.subscriber.email == "ann@example.com"
+        # Unsubscribed stays so: adding bob again does not bring him back.
+        assert not store.add_subscriber(Subscriber("bob@example.com"), BASE, confirmed=True)
+        assert store.record("bob@example.com").state is State.UNSUBSCRIBED  # type: ignore[union-attr]
+    finally:
+        store.close()
+    assert _rows(path, "SELECT id, state, active FROM subscribers ORDER BY id") == [
+        (1, "active", 1),
+        (2, "unsubscribed", 0),
+        (3, "unsubscribed", 0),
+    ]
+    con = sqlite3.connect(path)
+    try:
+        with pytest.raises(sqlite3.IntegrityError, match="public_id"):
+            con.execute("UPDATE subscribers SET public_id = ? WHERE id = 2", (ids[0],))
+    finally:
+        con.close()
 
 
 # -- addresses that differ only in letter case ------------------------------------------------

@@ -303,7 +303,9 @@ def test_unsubscribing_by_the_web_link_or_the_cli_mid_send_stops_the_mail(
 
         def reply(rcpt: str, attempt: int) -> str:
             if rcpt == PEOPLE[0]:  # while the first message goes: one clicks, one is removed
-                link = site.links(DATE, by_link).unsubscribe.removeprefix(site.url)
+                leaving = store.subscriber(by_link)
+                assert leaving is not None
+                link = site.links(DATE, leaving, NOW).unsubscribe.removeprefix(site.url)
                 url = f"http://127.0.0.1:{port}{link}"
                 post = urllib.request.Request(url, data=b"List-Unsubscribe=One-Click")
                 with urllib.request.urlopen(post, timeout=10) as answer:

@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from digest.enrolment import Outcome
 from digest.errors import StoreError
 from digest.health import decide
+from digest.lifecycle import Mail, State
 from digest.models import FeedSource, FetchResult, Item, Section, Subscriber, Validators
 from digest.store import Store, schema
 
@@ -79,19 +80,63 @@ def test_feeds_dropped_from_config_become_inactive(store: Store) -> None:
     assert store.items_between(BASE - dt.timedelta(days=1), BASE) == []
 
 
-def test_subscribers_add_unsubscribe_and_resubscribe(store: Store) -> None:
+def test_subscribers_add_unsubscribe_and_come_back_only_by_their_confirmation(
+    store: Store,
+) -> None:
     assert store.add_subscriber(Subscriber("a@example.com", "A"), BASE)
     assert not store.add_subscriber(Subscriber("a@example.com"), BASE)
     assert store.unsubscribe("a@example.com", BASE)
+    assert not store.unsubscribe("a@example.com", BASE)
     assert store.subscribers(active_only=True) == []
-    # Adding again is not how an unsubscribed address comes back; their own request is.
-    assert not store.add_subscriber(Subscriber("a@example.com"), BASE)
+    # Adding again is not how an unsubscribed address comes back; their own confirmation is.
+    assert not store.add_subscriber(Subscriber("a@example.com"), BASE, confirmed=True)
     assert store.subscribers(active_only=True) == []
-    assert store.resubscribe("A@Example.com", BASE)
-    assert not store.resubscribe("a@example.com", BASE)
+    later = BASE + dt.timedelta(days=1)
+    signed_up = store.sign_up("A@Example.com", later)
+    assert signed_up.notice is not None and signed_up.notice.mail is Mail.CONFIRMATION
+    public_id = signed_up.subscriber.public_id
+    before = BASE - dt.timedelta(hours=1)
+    assert store.confirm(public_id, before, later) is None  # a link from before they left
+    assert store.subscribers(active_only=True) == []
+    confirmed = store.confirm(public_id, later, later)
+    assert confirmed is not None and confirmed.notice is not None
+    assert confirmed.notice.mail is Mail.WELCOME
     assert store.subscribers() == [Subscriber("a@example.com", "A", True)]
+    again = store.confirm(public_id, later, later)
+    assert again is not None and again.notice is None  # already active: nothing to send
     assert store.remove_subscriber("a@example.com") == "a@example.com"
     assert store.remove_subscriber("a@example.com") is None
+
+
+def test_every_change_of_state_is_in_the_history(store: Store) -> None:
+    signed_up = store.sign_up("ann@example.com", BASE)
+    assert signed_up.subscriber.active is False
+    store.confirm(signed_up.subscriber.public_id, BASE, BASE + dt.timedelta(hours=1))
+    store.leave("ann@example.com", State.BOUNCED, BASE + dt.timedelta(days=2), "550 no such user")
+    # Weaker than a bounce: the bounce stays.
+    assert not store.unsubscribe("ann@example.com", BASE + dt.timedelta(days=3))
+    report = store.report("ANN@example.com")
+    assert report is not None
+    assert [(change.at, change.state, change.why) for change in report.history] == [
+        (BASE, State.PENDING, "signed up on the web site"),
+        (BASE + dt.timedelta(hours=1), State.ACTIVE, "confirmed with their own link"),
+        (BASE + dt.timedelta(days=2), State.BOUNCED, "550 no such user"),
+    ]
+    assert report.record.state is State.BOUNCED
+    assert report.record.since == BASE + dt.timedelta(days=2)
+    assert store.record_by_public_id(signed_up.subscriber.public_id) == report.record
+    assert store.record_by_public_id("0" * 32) is None
+
+
+def test_a_new_address_is_pending_unless_confirmed(store: Store) -> None:
+    (answer,) = store.enrol([Subscriber("ann@example.com")], BASE, confirmed=False)
+    assert answer.outcome is Outcome.ADDED_PENDING
+    assert answer.notice is not None and answer.notice.mail is Mail.CONFIRMATION
+    assert answer.notice.subscriber.public_id  # as stored: its links can name it
+    assert store.subscribers(active_only=True) == []
+    (answer,) = store.enrol([Subscriber("ann@example.com")], BASE, confirmed=True)
+    assert answer.outcome is Outcome.CONFIRMED and answer.notice is None
+    assert store.subscribers(active_only=True) == [Subscriber("ann@example.com")]
 
 
 def test_an_address_is_one_subscriber_in_any_letter_case(store: Store) -> None:
@@ -114,13 +159,18 @@ def test_an_address_is_one_subscriber_in_any_letter_case(store: Store) -> None:
 
 def test_the_key_is_unique_in_the_database_too(store: Store) -> None:
     store.add_subscriber(Subscriber("Dup@example.com"), BASE)
-    with pytest.raises(IntegrityError), store.engine.begin() as connection:
+    with (
+        pytest.raises(IntegrityError, match=r"subscribers\.email_key"),
+        store.engine.begin() as connection,
+    ):
         connection.execute(
             schema.subscribers.insert().values(
                 email="dup@example.com",
                 email_key="dup@example.com",
                 name="",
                 active=True,
+                state="active",
+                public_id="0" * 32,
                 created_at=BASE.replace(tzinfo=None),
                 watchlist="",
             )
@@ -131,8 +181,8 @@ def test_an_address_unsubscribed_is_reported_with_its_date_and_kept(store: Store
     store.add_subscriber(Subscriber("ann@example.com", "Ann", True, ("NVDA",)), BASE)
     store.unsubscribe("ann@example.com", BASE)
     (answer,) = store.enrol([Subscriber("ANN@example.com", "Annie")], BASE, update=True)
-    assert answer.outcome is Outcome.SKIPPED_UNSUBSCRIBED
-    assert answer.unsubscribed_at == BASE
+    assert answer.outcome is Outcome.SKIPPED_SUPPRESSED
+    assert (answer.state, answer.since) == (State.UNSUBSCRIBED, BASE)
     assert store.subscribers() == [Subscriber("ann@example.com", "Annie", False, ("NVDA",))]
 
 

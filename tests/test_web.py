@@ -1,21 +1,23 @@
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from bs4 import BeautifulSoup
 
 from digest.config import Settings, load_settings
+from digest.lifecycle import State
 from digest.models import Subscriber
 from digest.pipeline import make_site
 from digest.rank import build_digest
-from digest.site import make_token
 from digest.store import Store
+from digest.tokens import Purpose, make_token
 from digest.web import make_app
 
 from .conftest import serve_app, write_config
@@ -37,10 +39,21 @@ class Site:
             return error.code, dict(error.headers), error.read().decode()
 
 
-@pytest.fixture
-def site(tmp_path: Path) -> Iterator[Site]:
+KEYS = ("the site key",)
+
+
+@contextlib.contextmanager
+def serve_site(
+    tmp_path: Path,
+    clock: Callable[[], dt.datetime] | None = None,
+    env: dict[str, str] | None = None,
+) -> Iterator[Site]:
+    """The site of a sent edition with one subscriber, ann, who watches NVDA."""
     feed = {"name": "Wire", "url": "https://wire.example.com/rss", "section": "stocks"}
-    settings = load_settings(write_config(tmp_path, [feed]), env={})
+    settings = load_settings(
+        write_config(tmp_path, [feed]),
+        env={"DIGEST_SECRET_KEY": ",".join(KEYS), **(env or {})},
+    )
     store = Store(settings.db_url)
     items = [
         make_item("Fed holds rates <steady>", "Wire", weight=1.3),
@@ -60,9 +73,18 @@ def site(tmp_path: Path) -> Iterator[Site]:
     # Sent to its subscriber: a published edition, shown whatever the day.
     store.plan_deliveries(DATE, lambda email: f"<{email}>")
     store.mark_delivery(DATE, "ann@example.com", BASE)
-    with serve_app(make_app(settings, store)) as port:
-        yield Site(settings, store, port)
-    store.close()
+    app = make_app(settings, store) if clock is None else make_app(settings, store, clock)
+    try:
+        with serve_app(app) as port:
+            yield Site(settings, store, port)
+    finally:
+        store.close()
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[Site]:
+    with serve_site(tmp_path) as site:
+        yield site
 
 
 def test_latest_edition_is_served_escaped_with_a_strict_policy(site: Site) -> None:
@@ -83,11 +105,14 @@ def test_archive_lists_and_serves_each_edition(site: Site) -> None:
     assert site.get("/archive/not-a-date")[0] == 404
 
 
+def token_for(site: Site, purpose: Purpose, email: str = "ann@example.com") -> str:
+    person = site.store.subscriber(email)
+    assert person is not None
+    return make_site(site.settings, site.store).token(purpose, person.public_id, BASE)
+
+
 def test_one_click_unsubscribe_needs_a_valid_token(site: Site) -> None:
-    key = make_site(site.settings, site.store).key
-    good = f"/unsubscribe?t={make_token(key, 'ann@example.com')}"
-    forged = f"/unsubscribe?t={make_token('another key', 'ann@example.com')}"
-    assert site.get(forged, data=b"List-Unsubscribe=One-Click")[0] == 400
+    good = f"/unsubscribe?t={token_for(site, Purpose.UNSUBSCRIBE)}"
     assert site.get("/unsubscribe?t=garbage", data=b"List-Unsubscribe=One-Click")[0] == 400
     assert site.store.subscribers(active_only=True)
     status, _, body = site.get(good)
@@ -96,33 +121,113 @@ def test_one_click_unsubscribe_needs_a_valid_token(site: Site) -> None:
     status, _, _ = site.get(good, data=b"List-Unsubscribe=One-Click")
     assert status == 200
     assert site.store.subscribers(active_only=True) == []
+    report = site.store.report("ann@example.com")
+    assert report is not None
+    assert report.history[-1].why == "unsubscribed in one click from their mail program"
+    # Again: still a page saying so, and nothing more written.
+    assert site.get(good, data=b"List-Unsubscribe=One-Click")[0] == 200
+    assert site.store.report("ann@example.com") == report
 
 
 def test_preferences_page_shows_the_subscription(site: Site) -> None:
-    key = make_site(site.settings, site.store).key
-    status, _, body = site.get(f"/preferences?t={make_token(key, 'ann@example.com')}")
+    status, _, body = site.get(f"/preferences?t={token_for(site, Purpose.PREFERENCES)}")
     assert status == 200 and "ann@example.com is subscribed" in body
-    assert site.get("/preferences?t=nope")[0] == 400
+    # Its unsubscribe button carries a token for unsubscribing, not the page's own.
+    action = BeautifulSoup(body, "html.parser").find("form")["action"]  # type: ignore[index]
+    status, _, _ = site.get(str(action), data=b"")
+    assert status == 200 and site.store.subscribers(active_only=True) == []
+    report = site.store.report("ann@example.com")
+    assert report is not None and report.history[-1].why == "unsubscribed on the web page"
+    _, _, body = site.get(f"/preferences?t={token_for(site, Purpose.PREFERENCES)}")
+    assert "ann@example.com is unsubscribed from Market Digest" in body
+    assert "<form" not in body
 
 
 def test_personal_links_only_with_a_token(site: Site) -> None:
-    key = make_site(site.settings, site.store).key
-    token = make_token(key, "ann@example.com")
+    token = token_for(site, Purpose.ARCHIVE)
     _, _, personal = site.get(f"/archive/2026-11-24?t={token}")
     _, _, public = site.get("/archive/2026-11-24")
-    assert f"/unsubscribe?t={token}" in personal
     assert "/unsubscribe?t=" not in public
+    # The page's links are ann's own, each with a token for what it does.
+    links = {a.get_text(): str(a["href"]) for a in BeautifulSoup(personal, "html.parser")("a")}
+    site_ = make_site(site.settings, site.store)
+    ann = site.store.subscriber("ann@example.com")
+    assert ann is not None
+    for label, purpose in [
+        ("Unsubscribe", Purpose.UNSUBSCRIBE),
+        ("Manage preferences", Purpose.PREFERENCES),
+        ("View in browser", Purpose.ARCHIVE),
+    ]:
+        read = site_.read(purpose, links[label].partition("?t=")[2], BASE)
+        assert read is not None and read.public_id == ann.public_id, label
 
 
 def test_an_address_in_the_query_shows_nothing_of_that_subscriber(site: Site) -> None:
     # ?subscriber= once showed anyone's watchlist and told whether they were subscribed.
     public = site.get("/archive/2026-11-24")[2]
-    key = make_site(site.settings, site.store).key
-    own = site.get(f"/archive/2026-11-24?t={make_token(key, 'ann@example.com')}")[2]
+    own = site.get(f"/archive/2026-11-24?t={token_for(site, Purpose.ARCHIVE)}")[2]
     assert "Your watchlist" in own and "Your watchlist" not in public  # ann watches NVDA
     for query in ("subscriber=ann%40example.com", "subscriber=nobody%40example.com"):
         status, _, page = site.get(f"/archive/2026-11-24?{query}")
         assert status == 200 and page == public
+
+
+def test_an_archive_token_that_does_not_work_shows_the_public_page(site: Site) -> None:
+    public = site.get("/archive/2026-11-24")[2]
+    archive = token_for(site, Purpose.ARCHIVE)
+    for token in (archive.upper(), token_for(site, Purpose.UNSUBSCRIBE), archive[:-1]):
+        status, _, page = site.get(f"/archive/2026-11-24?t={token}")
+        assert status == 200 and page == public
+
+
+def _refusals(site: Site, path: str, purpose: Purpose) -> dict[str, str]:
+    """Every kind of token the page at ``path`` must refuse, by what is wrong with it."""
+    good = token_for(site, purpose)
+    other = Purpose.PREFERENCES if purpose is not Purpose.PREFERENCES else Purpose.UNSUBSCRIBE
+    person = site.store.subscriber("ann@example.com")
+    assert person is not None
+    return {
+        "missing": path,
+        "garbage": f"{path}?t=garbage",
+        "upper-cased": f"{path}?t={good.upper()}",
+        "tampered": f"{path}?t={good[:40]}{'B' if good[40] == 'A' else 'A'}{good[41:]}",
+        "cut short": f"{path}?t={good[:-1]}",
+        "signed with another key": f"{path}?t="
+        + make_token(("another key",), purpose, person.public_id, BASE),
+        "for another purpose": f"{path}?t={token_for(site, other)}",
+        "for nobody": f"{path}?t=" + make_token(KEYS, purpose, "f" * 32, BASE),
+        "expired": f"{path}?t="
+        + make_token(KEYS, Purpose.CONFIRM, person.public_id, BASE - dt.timedelta(days=8)),
+        "the old kind, carrying the address": f"{path}?t=YW5uQGV4YW1wbGUuY29t.c2lnbmF0dXJl",
+    }
+
+
+@pytest.mark.parametrize(
+    ("path", "purpose"),
+    [
+        ("/unsubscribe", Purpose.UNSUBSCRIBE),
+        ("/preferences", Purpose.PREFERENCES),
+        ("/confirm", Purpose.CONFIRM),
+    ],
+)
+def test_every_token_that_does_not_work_gets_the_same_refusal(
+    tmp_path: Path, path: str, purpose: Purpose
+) -> None:
+    with serve_site(tmp_path, clock=lambda: BASE) as site:
+        answers = {}
+        for case, url in _refusals(site, path, purpose).items():
+            for data in (None, b"List-Unsubscribe=One-Click"):
+                if data is not None and path == "/preferences":
+                    continue  # a page only to look at
+                status, _, body = site.get(url, data=data)
+                answers[(case, data)] = (status, body)
+        assert {status for status, _ in answers.values()} == {400}
+        assert len({body for _, body in answers.values()}) == 1
+        assert "This link does not work" in next(iter(answers.values()))[1]
+        # And nothing changed: ann still gets the edition, with nothing more in her history.
+        report = site.store.report("ann@example.com")
+        assert report is not None and report.record.state is State.ACTIVE
+        assert len(report.history) == 1
 
 
 def test_editions_are_an_atom_feed(site: Site) -> None:

@@ -67,12 +67,12 @@ edition = build_digest(
 store = Store("sqlite://")
 store.save_edition(edition, now)
 publisher = make_publisher(
-    Site("https://digest.example.com", "a signing key"),
+    Site("https://digest.example.com", ("a signing key",)),
     "Market Digest <digest@example.com>",
     "Market Digest",
     "1 Example Street, Springfield",
 )
-reader = Subscriber("ann@example.com", "Ann", watchlist=("NVDA",))
+reader = Subscriber("ann@example.com", "Ann", watchlist=("NVDA",), public_id="ab" * 16)
 email = make_email(store.load_edition(now.date()), publisher, reader)
 print(json.dumps({{
     "digest": digest.__file__,

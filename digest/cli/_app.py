@@ -200,7 +200,8 @@ Environment (secrets go here, never in the YAML file):
   DIGEST_DB             database URL (default: digest.db beside the config)
   DIGEST_OUTBOX         where the embedded SMTP server writes mail (./outbox)
   DIGEST_SMTP_URL       a real SMTP server: smtp[s]://user:pass@host:port
-  DIGEST_SECRET_KEY     signs personal links (default: kept in the database)
+  DIGEST_SECRET_KEY     signs personal links (default: kept in the database);
+                        NEW,OLD: signs with NEW, accepts both (key rotation)
   DIGEST_DKIM_KEY       PEM private key to sign every message with DKIM
   DIGEST_DKIM_SELECTOR  that key's selector (set both or neither)
 

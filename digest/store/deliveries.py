@@ -17,10 +17,11 @@ from sqlalchemy import Connection, and_, bindparam, func, or_, select
 
 from ..addresses import address_key
 from ..ledger import Status, has_bounced
+from ..lifecycle import State
 from ..models import Subscriber
 from . import schema as s
 from ._database import Database, aware, maybe_naive_utc, naive_utc
-from .subscribers import bump_version, subscriber_of
+from .subscribers import leave_in, subscriber_of
 
 d = s.deliveries.c
 
@@ -153,7 +154,7 @@ class DeliveryStore(Database):
             )
             return int(result.rowcount)
 
-    def record(self, answers: Sequence[Answer], bounce_after: int) -> list[str]:
+    def record_answers(self, answers: Sequence[Answer], bounce_after: int) -> list[str]:
         """Write the answers of a batch in one transaction; the addresses that bounced for
         good with it (their last ``bounce_after`` editions all bounced) are made inactive and
         returned."""
@@ -356,14 +357,9 @@ def _bounce(
             )
         ]
         if has_bounced(recent, bounce_after):
-            # No more mail to an address that keeps bouncing, as for one that unsubscribed.
-            email = c.execute(
-                s.subscribers.update()
-                .where(s.subscribers.c.id == subscriber_id, s.subscribers.c.active)
-                .values(active=False, unsubscribed_at=naive_utc(now))
-                .returning(s.subscribers.c.email)
-            ).scalar()
+            # No more mail to an address that keeps bouncing (lifecycle: bounced).
+            why = f"bounced {bounce_after} editions in a row"
+            email = leave_in(c, subscriber_id, State.BOUNCED, now, why)
             if email is not None:
-                bump_version(c)
-                gone.append(str(email))
+                gone.append(email)
     return gone

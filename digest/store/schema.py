@@ -7,6 +7,7 @@ A migration is applied once, in a transaction, and recorded in ``meta.schema_ver
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from collections.abc import Callable
 from typing import Any
 
@@ -99,8 +100,32 @@ subscribers = Table(
     # Added by migration 5: ``address_key(email)``, which makes an address one subscriber
     # whatever its letter case. Always written with the email; no default would be right.
     Column("email_key", String(320), nullable=False),
+    # Added by migration 7: the lifecycle state (``digest.lifecycle.State``). ``active`` is
+    # kept equal to state == "active", the one state that gets editions, so every query
+    # of who gets mail stays as it was; ``unsubscribed_at`` is when a suppressed state began.
+    Column("state", String(12), nullable=False, default="active"),
+    # Added by migration 7: the random id personal links name (``digest.tokens``).
+    Column("public_id", String(32), nullable=False),
 )
 subscribers_email_key = Index("subscribers_email_key", subscribers.c.email_key, unique=True)
+subscribers_public_id = Index("subscribers_public_id", subscribers.c.public_id, unique=True)
+
+#: Added by migration 7: each subscriber's history, one row per change of state.
+subscriber_changes = Table(
+    "subscriber_changes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "subscriber_id",
+        Integer,
+        ForeignKey("subscribers.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("at", DateTime, nullable=False),
+    Column("state", String(12), nullable=False),
+    Column("why", Text, nullable=False),
+)
 
 editions = Table(
     "editions",
@@ -305,6 +330,52 @@ def _send_ledger_v6(connection: Connection) -> None:
     deliveries_status.create(connection, checkfirst=True)
 
 
+def _lifecycle_v7(connection: Connection) -> None:
+    """Subscriber states with their history, and the random ids personal links name.
+
+    Before, an address was active or not: an active one becomes "active" and an inactive
+    one "unsubscribed" (the only way one stopped), each with a history of what is known:
+    subscribed when it was created, and unsubscribed when it did (its creation time when
+    that was not recorded, as with some rows earlier versions merged).
+    """
+    present = {column["name"] for column in inspect(connection).get_columns(subscribers.name)}
+    for name in ("state", "public_id"):
+        if name in present:
+            continue
+        kind = subscribers.c[name].type.compile(dialect=connection.dialect)
+        # Every row is written below; the default only lets the column be added NOT NULL.
+        connection.execute(
+            text(f"ALTER TABLE subscribers ADD COLUMN {name} {kind} NOT NULL DEFAULT ''")
+        )
+    subscriber_changes.create(connection, checkfirst=True)
+    c = subscribers.c
+    rows = connection.execute(
+        select(c.id, c.active, c.created_at, c.unsubscribed_at).order_by(c.id)
+    ).all()
+    for row in rows:
+        state = "active" if row.active else "unsubscribed"
+        connection.execute(
+            subscribers.update()
+            .where(c.id == row.id)
+            .values(state=state, public_id=secrets.token_hex(16))
+        )
+        history = [(row.created_at, "active", "subscribed (before confirmations were asked for)")]
+        if not row.active:
+            known = row.unsubscribed_at is not None
+            history.append(
+                (
+                    row.unsubscribed_at if known else row.created_at,
+                    "unsubscribed",
+                    "unsubscribed" if known else "unsubscribed (when was not recorded)",
+                )
+            )
+        connection.execute(
+            subscriber_changes.insert(),
+            [{"subscriber_id": row.id, "at": at, "state": s, "why": why} for at, s, why in history],
+        )
+    subscribers_public_id.create(connection, checkfirst=True)
+
+
 #: Numbered migrations; append, never edit one that has shipped.
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _create_v1,
@@ -313,6 +384,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _primary_sources_v4,
     _one_subscriber_per_address_v5,
     _send_ledger_v6,
+    _lifecycle_v7,
 ]
 
 
