@@ -85,6 +85,8 @@ def subscribers(count: int) -> list[Subscriber]:
             f"reader{n}@example.com",
             f"Reader {n}" if n % 3 == 0 else "",
             watchlist=WATCHLISTS[n // 5 % len(WATCHLISTS)] if n % 5 == 0 else (),
+            # As the store gives each subscriber: the id their personal links name.
+            public_id=f"{n:032x}",
         )
         for n in range(count)
     ]
