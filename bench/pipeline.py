@@ -19,8 +19,8 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import TypeVar
 
-from digest.message import compose, make_email, make_publisher, to_bytes
-from digest.models import FeedSource, Item, Section, Subscriber
+from digest.message import Publisher, compose, make_email, make_publisher, to_bytes
+from digest.models import Digest, FeedSource, Item, Section, Subscriber
 from digest.outbox import outbox_server
 from digest.parse import parse_feed
 from digest.rank import build_digest
@@ -100,7 +100,8 @@ def bench_build(name: str, items: list[Item]) -> None:
     row("edition build time", our_time * 1000, base_time * 1000, "ms", False)
 
 
-def bench_send(items: list[Item], count: int = 200) -> None:
+def edition_of(items: list[Item]) -> tuple[Digest, Publisher]:
+    """The edition the benchmarks send, built from ``items``, and its publisher."""
     digest = build_digest(
         items,
         date=NOW.date(),
@@ -115,6 +116,11 @@ def bench_send(items: list[Item], count: int = 200) -> None:
         "Market Digest",
         "1 Bench Street, Springfield",
     )
+    return digest, publisher
+
+
+def bench_send(items: list[Item], count: int = 200) -> None:
+    digest, publisher = edition_of(items)
     recipients = [Subscriber(f"reader{n}@example.com", public_id=f"{n:032x}") for n in range(count)]
 
     def message_for(subscriber: Subscriber) -> EmailMessage:

@@ -13,7 +13,6 @@ bench/pipeline.py builds it; a third of the subscribers have a name and a fifth 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import resource
 import shutil
 import smtplib
@@ -31,17 +30,14 @@ from digest.message import (
     compose,
     make_email,
     make_message_id,
-    make_publisher,
     to_bytes,
 )
 from digest.models import Digest, Subscriber
 from digest.parse import parse_feed
-from digest.rank import build_digest
 from digest.send import Mailer
-from digest.site import Site
 from digest.wire import EditionMessages
 
-from .pipeline import NOW, SAMPLES, SENDER, SOURCE
+from .pipeline import NOW, SAMPLES, SENDER, SOURCE, edition_of
 from .sink import Sink, serve_sink
 
 ENVELOPE_FROM = "digest@example.com"
@@ -62,21 +58,7 @@ def demo_edition() -> tuple[Digest, Publisher]:
         for path in sorted(SAMPLES.glob("*.xml"))
         for item in parse_feed(path.read_bytes(), SOURCE, NOW)
     ]
-    digest = build_digest(
-        items,
-        date=NOW.date(),
-        title="Market Digest",
-        tagline="Daily stocks & crypto headlines, free to your inbox",
-        window=(min(item.published for item in items), NOW + dt.timedelta(days=1)),
-        max_stories=30,
-    )
-    publisher = make_publisher(
-        Site("https://d.example.com", ("bench signing key",)),
-        SENDER,
-        "Market Digest",
-        "1 Bench Street, Springfield",
-    )
-    return digest, publisher
+    return edition_of(items)
 
 
 def subscribers(count: int) -> list[Subscriber]:
