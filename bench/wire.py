@@ -4,8 +4,11 @@ Every path sends to one discarding SMTP sink on 127.0.0.1 (bench/sink.py, in a p
 own). The baseline is a plain smtplib loop sending one ready-made .eml, over one connection and
 over as many as the fast path uses (threads, one smtplib connection each); the old path makes
 each message with make_email, compose and to_bytes; the fast path asks
-``EditionMessages.bytes_for``. The edition is the demo's, built from samples/feeds as
-bench/pipeline.py builds it; a third of the subscribers have a name and a fifth a watchlist.
+``EditionMessages.bytes_for``; the full path is ``pipeline.send_edition`` on a SQLite store
+(the send ledger, the in-flight journal, the check that each subscriber is still subscribed,
+``sending.connections`` connections), which is what ``digest send`` does. The edition is
+the demo's, built from samples/feeds as bench/pipeline.py builds it; a third of the
+subscribers have a name and a fifth a watchlist.
 
     python -m bench.wire [--subscribers 100000] [--connections 4]
 """
@@ -24,6 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from digest.config import load_settings
 from digest.message import (
     DkimKey,
     Publisher,
@@ -34,10 +38,12 @@ from digest.message import (
 )
 from digest.models import Digest, Subscriber
 from digest.parse import parse_feed
+from digest.pipeline import send_edition, send_policy
 from digest.send import Mailer
+from digest.store import Store
 from digest.wire import EditionMessages
 
-from .pipeline import NOW, SAMPLES, SENDER, SOURCE, edition_of
+from .pipeline import NOW, REPO, SAMPLES, SENDER, SOURCE, edition_of
 from .sink import Sink, serve_sink
 
 ENVELOPE_FROM = "digest@example.com"
@@ -125,6 +131,38 @@ def send(
     return Run(len(messages), time.perf_counter() - started, sum(building))
 
 
+def through_the_ledger(
+    sink: Sink, digest: Digest, readers: list[Subscriber], connections: int, folder: Path
+) -> Run:
+    """``digest send`` to every reader, timed from planning the ledger to the summary; the
+    store (a SQLite file) is filled beforehand, outside the time measured."""
+    env = {
+        "DIGEST_DB": f"sqlite:///{folder / 'ledger.db'}",
+        "DIGEST_SMTP_URL": f"smtp://{sink.host}:{sink.port}",
+    }
+    settings = load_settings(REPO / "samples" / "feeds.yaml", env=env)
+    store = Store(settings.db_url)
+    try:
+        store.save_edition(digest, NOW)
+        store.enrol(readers, NOW)
+        started = time.perf_counter()
+        report = send_edition(
+            settings,
+            store,
+            digest.date,
+            NOW,
+            force=True,
+            policy=send_policy(settings, connections=connections),
+        )
+        seconds = time.perf_counter() - started
+    finally:
+        store.close()
+    sent = report.counts.get("sent", 0)
+    if sent != len(readers):
+        raise SystemExit(f"bench: the full path sent {sent} of {len(readers)}: {report.counts}")
+    return Run(sent, seconds, 0.0)
+
+
 def dkim_key(folder: Path) -> DkimKey | None:
     openssl = shutil.which("openssl")
     if openssl is None:
@@ -187,6 +225,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             mailer.send(through_mailer.bytes_for(subscriber, message_id), SENDER, subscriber.email)
         mailer.close()
         mailer_run = Run(min(count, MAILER_MESSAGES), time.perf_counter() - started, 0.0)
+        ledger_rss_before = peak_rss_mb()
+        ledger = through_the_ledger(sink, digest, readers, connections, Path(folder))
+        ledger_rss = peak_rss_mb()
         key = dkim_key(Path(folder))
         signed = EditionMessages(digest, publisher, NOW, key) if key else None
         dkim = send(sink, messages[:DKIM_MESSAGES], signed.bytes_for) if signed else None
@@ -204,6 +245,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     line("fast path: bytes_for, 1 connection", fast, plain)
     line(f"fast path: bytes_for, {connections} connections", fast_many, plain)
     line("fast path, sent by digest.send.Mailer", mailer_run, plain, build=False)
+    line(f"full path: digest send, ledger, {connections} connections", ledger, plain, build=False)
     if dkim is not None:
         line("fast path, DKIM-signed (dkimpy)", dkim, plain)
     else:
@@ -213,8 +255,18 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"the plain loop over as many; build CPU {old_path.build_ms / fast.build_ms:.0f}x less "
         f"than the old path; {edition.slow_messages} of {count:,} messages went the slow way"
     )
-    print(f"  peak RSS {rss_after:.0f} MB ({rss_before:.0f} MB before the fast path)")
-    runs = [plain, plain_many, old_path, fast, fast_many, mailer_run, *([dkim] if dkim else [])]
+    print(
+        f"  full path over {connections} connections: {ledger.rate / plain_many.rate:.2f}x the "
+        f"plain loop over as many, {ledger.rate / plain.rate:.2f}x the plain loop over one; "
+        f"{count:,} subscribers would take {count / ledger.rate:.0f} s, 100,000 "
+        f"{100_000 / ledger.rate:.0f} s"
+    )
+    print(
+        f"  peak RSS {rss_after:.0f} MB ({rss_before:.0f} MB before the fast path), "
+        f"{ledger_rss:.0f} MB after the full path ({ledger_rss_before:.0f} MB before)"
+    )
+    runs = [plain, plain_many, old_path, fast, fast_many, mailer_run, ledger]
+    runs += [dkim] if dkim else []
     expected = sum(run.messages for run in runs)
     if received != expected:
         raise SystemExit(f"bench: the sink took {received} messages, not {expected}")

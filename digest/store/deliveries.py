@@ -108,19 +108,26 @@ class DeliveryStore(Database):
     ) -> list[Claimed]:
         """Claim up to ``limit`` deliveries that are due (queued, deferred and due, and unknown
         when asked), marking them ``sending`` for run ``claim``."""
+        # One query per kind of due row, each read in id order straight off the
+        # (edition, status) index: one query over all of them sorted the edition's whole
+        # queue for every batch, which made a long list's send slower with every message.
         due = [d.status == Status.QUEUED]
         due.append(and_(d.status == Status.DEFERRED, d.next_attempt <= naive_utc(now)))
         if resend_unknown:
             due.append(d.status == Status.UNKNOWN)
+        rows: list[Any] = []
         with self.begin() as c:
             edition_id = _edition_id(c, date)
-            rows = c.execute(
-                select(s.deliveries, s.subscribers)
-                .join(s.subscribers, s.subscribers.c.id == d.subscriber_id)
-                .where(d.edition_id == edition_id, or_(*due))
-                .order_by(d.id)
-                .limit(limit)
-            ).all()
+            for condition in due:
+                if len(rows) >= limit:
+                    break
+                rows += c.execute(
+                    select(s.deliveries, s.subscribers)
+                    .join(s.subscribers, s.subscribers.c.id == d.subscriber_id)
+                    .where(d.edition_id == edition_id, condition)
+                    .order_by(d.id)
+                    .limit(limit - len(rows))
+                ).all()
             if rows:
                 c.execute(
                     s.deliveries.update()
