@@ -99,7 +99,7 @@ def send(context: Context, date: dt.datetime | None, force: bool, resend_unknown
     from ..pipeline import send_edition
     from .output import print_send, send_problem, sending_progress
 
-    with context.store() as store, sending_progress() as progress:
+    with context.store() as store, sending_progress() as bar:
         report = send_edition(
             context.settings,
             store,
@@ -107,7 +107,8 @@ def send(context: Context, date: dt.datetime | None, force: bool, resend_unknown
             now(),
             force=force,
             resend_unknown=resend_unknown,
-            on_progress=progress,
+            on_total=bar.total,
+            on_progress=bar.advance,
         )
     print_send(report)
     problem = send_problem(report)
