@@ -63,24 +63,37 @@ class ReportedBounce:
     dropped: bool
 
 
+#: Subscribers read and queued at a time when an edition's deliveries are planned.
+_PLAN_CHUNK = 5_000
+
+
 class DeliveryStore(Database):
-    def plan_deliveries(self, date: dt.date, message_id: Callable[[str], str]) -> int:
+    def plan_deliveries(
+        self, date: dt.date, message_id: Callable[[str], str], chunk: int = _PLAN_CHUNK
+    ) -> int:
         """Queue one delivery per active subscriber not yet planned; return how many.
 
         ``message_id(email)`` gives each message its id, fixed here so that any later try
-        carries the same one.
+        carries the same one. Subscribers are read ``chunk`` at a time.
         """
+        planned_now = 0
         with self.begin() as c:
             edition_id = _edition_id(c, date)
             planned = select(d.subscriber_id).where(
                 d.edition_id == edition_id, d.subscriber_id.is_not(None)
             )
-            rows = c.execute(
-                select(s.subscribers.c.id, s.subscribers.c.email).where(
-                    s.subscribers.c.active, s.subscribers.c.id.not_in(planned)
+            after = 0
+            # A chunk at a time, so memory stays flat however long the list.
+            while rows := c.execute(
+                select(s.subscribers.c.id, s.subscribers.c.email)
+                .where(
+                    s.subscribers.c.active,
+                    s.subscribers.c.id > after,
+                    s.subscribers.c.id.not_in(planned),
                 )
-            ).all()
-            if rows:
+                .order_by(s.subscribers.c.id)
+                .limit(chunk)
+            ).all():
                 c.execute(
                     s.deliveries.insert(),
                     [
@@ -95,7 +108,9 @@ class DeliveryStore(Database):
                         for row in rows
                     ],
                 )
-            return len(rows)
+                planned_now += len(rows)
+                after = rows[-1].id
+        return planned_now
 
     def claim(
         self,
