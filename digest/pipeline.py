@@ -57,6 +57,7 @@ from .parse import parse_feed
 from .send import Mailer
 from .site import Site
 from .store import Store
+from .timetable import sections_on
 from .window import edition_date, edition_window
 from .wire import EditionMessages
 
@@ -239,8 +240,11 @@ def build_edition(settings: Settings, store: Store, date: dt.date) -> Digest:
             return frozen
     edition = settings.edition
     window = edition_window(date, edition.send_at, edition.timezone)
+    # calendar: nyse leaves the Stocks section out on a day the exchange is closed.
+    sections = sections_on(date, edition.timetable)
+    items = store.items_between(window[0] - HISTORY, window[1])
     digest = build_digest(
-        store.items_between(window[0] - HISTORY, window[1]),
+        [item for item in items if item.section in sections],
         date=date,
         title=edition.title,
         tagline=edition.tagline,
