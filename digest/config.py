@@ -3,9 +3,10 @@
 Secrets (the SMTP URL with its password, the signing key) come only from the environment.
 Every wrong key or value raises ``ConfigError`` naming the file, the key and what was expected.
 
-The variables: DIGEST_DB, DIGEST_OUTBOX, DIGEST_SMTP_URL, DIGEST_SECRET_KEY, DIGEST_DKIM_KEY
-and DIGEST_DKIM_SELECTOR. ``digest --help`` and the README describe each one; a test reads
-this module for the names and checks both, so a new variable needs a line in each.
+The variables: DIGEST_DB, DIGEST_OUTBOX, DIGEST_SMTP_URL, DIGEST_SECRET_KEY, DIGEST_DKIM_KEY,
+DIGEST_DKIM_SELECTOR and DIGEST_STATUS_TOKEN. ``digest --help`` and the README describe each
+one; a test reads this module for the names and checks both, so a new variable needs a line
+in each.
 """
 
 from __future__ import annotations
@@ -97,6 +98,8 @@ class Settings:
     per_host: int = 2
     #: How often ``digest serve`` fetches the feeds that are due (``fetch.fetch_every``).
     fetch_every: dt.timedelta = dt.timedelta(minutes=30)
+    #: DIGEST_STATUS_TOKEN: who sends it may read /status. None: /status is off.
+    status_token: str | None = None
 
 
 _EDITION_KEYS = {
@@ -175,6 +178,7 @@ def load_settings(path: Path = DEFAULT_CONFIG, env: Mapping[str, str] | None = N
         outbox=outbox,
         smtp_url=smtp_url,
         secret_keys=_secret_keys(env),
+        status_token=env.get(f"{ENV_PREFIX}STATUS_TOKEN") or None,
         **_dkim(env),
     )
 

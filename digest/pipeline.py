@@ -327,6 +327,7 @@ def send_edition(
     policy: SendPolicy | None = None,
     on_progress: Callable[[int], None] | None = None,
     stop: threading.Event | None = None,
+    replan: bool = True,
 ) -> SendReport:
     """Send the stored edition of ``date`` to every active subscriber who has not had it.
 
@@ -334,7 +335,9 @@ def send_edition(
     ``force``; once its first message is out, the rest always follow. Every subscriber gets
     one row in the send ledger, planned before the first message goes; each message is
     marked in flight before it is handed over and its answer recorded after (see
-    ``dispatch``), so a crash loses nothing and sends nothing twice.
+    ``dispatch``), so a crash loses nothing and sends nothing twice. Without ``replan`` only
+    the deliveries already in the ledger are tried (a retry of deferred ones), so someone
+    who subscribed since does not get this older edition.
     """
     digest = store.load_edition(date)
     if digest is None:
@@ -347,7 +350,8 @@ def send_edition(
                 "fix the feeds and run again, or send it anyway with --force"
             )
     publisher = publisher_of(settings, store)
-    store.plan_deliveries(date, lambda email: make_message_id(date, email, publisher.sender))
+    if replan:
+        store.plan_deliveries(date, lambda email: make_message_id(date, email, publisher.sender))
     already = store.delivery_counts(date).get(Status.SENT, 0)
 
     # Rendered once per variant (watchlist, name), each subscriber's values filled in.

@@ -13,22 +13,33 @@ anything, so the link scanners of mail providers confirm and unsubscribe nobody.
 from __future__ import annotations
 
 import datetime as dt
+import hmac
 import html
 import logging
 import re
+import threading
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
 
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.responses import (
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+)
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import lifecycle
 from .addresses import normalize_address
 from .config import Settings
-from .errors import AddressError
+from .errors import AddressError, DigestError
 from .lifecycle import Notice, State, SubscriberRecord
 from .message import make_email
 from .models import Digest
@@ -44,9 +55,13 @@ from .site import (
     edition_path,
     is_published,
 )
+from .status import health_json, read_status, status_json
 from .store import Store
 from .tokens import CONFIRM_LIFETIME, Purpose
 from .window import edition_date
+
+if TYPE_CHECKING:
+    from .schedule import Service
 
 log = logging.getLogger(__name__)
 
@@ -57,14 +72,56 @@ CONTENT_SECURITY_POLICY = (
 
 
 def _page(body: str, status: int = 200) -> HTMLResponse:
-    return HTMLResponse(body, status_code=status, headers=_SECURITY_HEADERS)
+    return HTMLResponse(body, status_code=status)
 
 
-_SECURITY_HEADERS = {
+#: On every response, whatever answers it (a page, a redirect, a 404, an error).
+SECURITY_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), interest-cohort=()",
 }
+#: Pages about one person (their address, their links): never kept by a browser or proxy.
+PERSONAL_PATHS = frozenset(
+    {SUBSCRIBE_PATH, CONFIRM_PATH, PREFERENCES_PATH, UNSUBSCRIBE_PATH, "/status"}
+)
+
+
+def is_personal(path: str, query: str) -> bool:
+    """Whether the answer to ``path?query`` is one person's: its own page, or a page opened
+    with their token (``?t=``)."""
+    return path in PERSONAL_PATHS or "t" in parse_qs(query)
+
+
+class ResponseHeaders:
+    """Adds the security headers to every response, and ``Cache-Control: no-store`` to the
+    personal ones (an ASGI middleware, so it also covers 404s and errors)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        extra = dict(SECURITY_HEADERS)
+        if is_personal(scope["path"], scope.get("query_string", b"").decode("latin-1")):
+            extra["Cache-Control"] = "no-store"
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                for name, value in extra.items():
+                    if name.lower().encode() not in present:
+                        headers.append((name.lower().encode(), value.encode("latin-1")))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 def _message(
@@ -143,24 +200,49 @@ def make_app(
     settings: Settings,
     store: Store,
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    *,
+    service: Service | None = None,
 ) -> Starlette:
-    """The ASGI app for ``settings``' site; ``clock`` tells it what time it is."""
+    """The ASGI app for ``settings``' site; ``clock`` tells it what time it is; ``service``
+    (under ``digest serve``) is what ``/healthz`` asks whether the scheduler runs.
+
+    Every page that reads the database or renders is built in a worker thread, never in
+    the event loop, so one slow page does not hold up the others or an unsubscribe.
+    """
     publisher = publisher_of(settings, store)
     site = publisher.site
     title = html.escape(settings.edition.title)
+    # A sent edition never changes (it is frozen when its first message goes): decoded once.
+    frozen: dict[dt.date, Digest] = {}
+    frozen_lock = threading.Lock()
 
-    def published() -> list[tuple[dt.date, Digest]]:
-        """The editions the site shows, newest first: sent ones, and today's."""
+    def load(date: dt.date, sent: bool) -> Digest | None:
+        with frozen_lock:
+            if date in frozen:
+                return frozen[date]
+        digest = store.load_edition(date)
+        if digest is not None and sent:
+            with frozen_lock:
+                frozen[date] = digest
+        return digest
+
+    def published() -> list[dt.date]:
+        """The dates of the editions the site shows, newest first: sent ones, and today's."""
         today = edition_date(clock(), settings.edition.timezone)
-        sent = store.sent_dates()
+        dates = store.edition_dates()
+        sent = store.sent_dates(*dates) if dates else set()
         shown = []
-        for date in store.edition_dates():
-            if date not in sent and date != today:
-                continue  # unpublished whatever it holds: no need to load it
-            digest = store.load_edition(date)
-            if digest is not None and is_published(date, today, date in sent, digest.story_count):
-                shown.append((date, digest))
+        for date in dates:
+            if date in sent:
+                shown.append(date)
+            elif date == today:  # shown while it has stories
+                digest = load(date, False)
+                if digest is not None and is_published(date, today, False, digest.story_count):
+                    shown.append(date)
         return shown
+
+    def published_edition(date: dt.date) -> Digest | None:
+        return load(date, True) if date in published() else None
 
     def holder(request: Request, purpose: Purpose) -> tuple[SubscriberRecord, dt.datetime] | None:
         """The subscriber the link's token names and when it was issued, or None unless the
@@ -188,7 +270,7 @@ def make_app(
         return BackgroundTask(send)
 
     def edition_response(date: dt.date, request: Request, home: bool = False) -> Response:
-        digest = dict(published()).get(date)
+        digest = published_edition(date)
         if digest is None:
             return _message("Not found", f"There is no edition for {date}.", 404)
         # ?t=TOKEN, from the links in the email, is that subscriber's own page: their
@@ -197,25 +279,24 @@ def make_app(
         found = holder(request, Purpose.ARCHIVE)
         page = make_email(digest, publisher, found[0].subscriber if found else None)
         if request.url.path.endswith(".txt"):
-            return PlainTextResponse(page.text, headers=_SECURITY_HEADERS)
+            return PlainTextResponse(page.text)
         return _page(with_subscribe_form(page.html) if home else page.html)
 
-    async def latest(request: Request) -> Response:
+    def latest(request: Request) -> Response:
         shown = published()
         if not shown:
             return _message(
                 "No edition yet", "The first edition is on its way." + subscribe_form(), 404
             )
-        return edition_response(shown[0][0], request, home=True)
+        return edition_response(shown[0], request, home=True)
 
-    async def archive_index(request: Request) -> Response:
+    def archive_index(request: Request) -> Response:
         rows = "".join(
-            f"<li><a href='{edition_path(date)}'>{long_date(date)}</a></li>"
-            for date, _ in published()
+            f"<li><a href='{edition_path(date)}'>{long_date(date)}</a></li>" for date in published()
         )
         return _message(f"{settings.edition.title}: archive", f"<ul>{rows}</ul>")
 
-    async def archive_edition(request: Request) -> Response:
+    def archive_edition(request: Request) -> Response:
         raw = request.path_params["date"].removesuffix(".txt")
         try:
             date = dt.date.fromisoformat(raw)
@@ -226,7 +307,10 @@ def make_app(
     async def subscribe(request: Request) -> Response:
         if request.method == "GET":
             return _message(f"Subscribe to {settings.edition.title}", subscribe_form())
-        raw = (await _form(request)).get("email", "")
+        form = await _form(request)
+        return await run_in_threadpool(sign_up, form.get("email", ""))
+
+    def sign_up(raw: str) -> Response:
         try:
             email = normalize_address(raw)
         except AddressError:
@@ -245,7 +329,7 @@ def make_app(
             background=mail(applied.notice),
         )
 
-    async def confirm(request: Request) -> Response:
+    def confirm(request: Request) -> Response:
         found = holder(request, Purpose.CONFIRM)
         if found is None:
             return _refused()
@@ -273,6 +357,10 @@ def make_app(
         )
 
     async def unsubscribe(request: Request) -> Response:
+        form = await _form(request) if request.method == "POST" else {}
+        return await run_in_threadpool(unsubscribe_page, request, form)
+
+    def unsubscribe_page(request: Request, form: dict[str, str]) -> Response:
         found = holder(request, Purpose.UNSUBSCRIBE)
         if found is None:
             return _refused()
@@ -280,7 +368,7 @@ def make_app(
         email = html.escape(person.email)
         if request.method == "POST":
             # RFC 8058: a mail program's unsubscribe button posts this, with no person there.
-            one_click = (await _form(request)).get("List-Unsubscribe") == "One-Click"
+            one_click = form.get("List-Unsubscribe") == "One-Click"
             why = (
                 "unsubscribed in one click from their mail program"
                 if one_click
@@ -294,7 +382,7 @@ def make_app(
             "<form method='post'><button type='submit'>Unsubscribe</button></form>",
         )
 
-    async def preferences(request: Request) -> Response:
+    def preferences(request: Request) -> Response:
         found = holder(request, Purpose.PREFERENCES)
         if found is None:
             return _refused()
@@ -319,11 +407,13 @@ def make_app(
             )
         return _message("Preferences", status + action)
 
-    async def atom_feed(request: Request) -> Response:
-        shown = published()[:30]
+    def atom_feed(request: Request) -> Response:
+        shown = [(date, load(date, True)) for date in published()[:30]]
         updated = shown[0][0] if shown else dt.date(1970, 1, 1)
         entries = []
         for date, digest in shown:
+            if digest is None:
+                continue
             lead = digest.top[0].lead.title if digest.top else "No stories"
             entries.append(
                 "<entry>"
@@ -345,11 +435,36 @@ def make_app(
             + "".join(entries)
             + "</feed>"
         )
-        return Response(body, media_type="application/atom+xml", headers=_SECURITY_HEADERS)
+        return Response(body, media_type="application/atom+xml")
 
-    return Starlette(
+    def healthz(request: Request) -> Response:
+        running = service.running if service is not None else True
+        try:
+            answer = health_json(read_status(settings, store, clock(), editions=1), running)
+        except DigestError as exc:
+            log.error("/healthz: the database does not answer: %s", exc)
+            return JSONResponse({"ok": False, "database": "not answering"}, status_code=503)
+        return JSONResponse(answer, status_code=200 if running else 503)
+
+    def status(request: Request) -> Response:
+        expected = settings.status_token
+        if expected is None:
+            return _message("Not found", "There is no such page.", 404)
+        given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        if not hmac.compare_digest(given.encode(), expected.encode()):
+            return JSONResponse(
+                {"error": "send Authorization: Bearer DIGEST_STATUS_TOKEN"},
+                status_code=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        return JSONResponse(status_json(read_status(settings, store, clock())))
+
+    app = Starlette(
         routes=[
             Route("/", latest),
+            Route(ARCHIVE_PATH.rstrip("/"), _redirect_to(ARCHIVE_PATH)),
+            Route("/healthz", healthz),
+            Route("/status", status),
             Route(ARCHIVE_PATH, archive_index),
             Route(ARCHIVE_PATH + "{date}", archive_edition),
             Route(FEED_PATH, atom_feed),
@@ -360,3 +475,17 @@ def make_app(
             Route(CONFIRM_PATH, confirm, methods=["GET", "POST"]),
         ]
     )
+    # Starlette's own slash redirect is absolute, built from the request's Host header.
+    app.router.redirect_slashes = False
+    app.add_middleware(ResponseHeaders)
+    return app
+
+
+def _redirect_to(path: str) -> Callable[[Request], Response]:
+    """A handler that redirects to ``path`` on this site, relative: no Host header in it."""
+
+    def redirect(request: Request) -> Response:
+        query = request.url.query
+        return RedirectResponse(f"{path}?{query}" if query else path, status_code=308)
+
+    return redirect

@@ -1,0 +1,69 @@
+"""The service's log: one line per event, with its time and level, for people or machines.
+
+``human`` lines read ``2026-12-01 07:00:02 INFO digest.schedule: sent the edition of ...``;
+``json`` lines are one object each (``time``, ``level``, ``logger``, ``message``) for a log
+collector. The libraries underneath (the scheduler, the web and mail servers, the HTTP client)
+speak only at WARNING and above: their routine chatter is not the operator's business.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import sys
+from typing import TextIO
+
+#: ``--log-format`` choices.
+FORMATS = ("human", "json")
+
+#: Loggers of libraries whose INFO lines (each job run, each connection) are noise here.
+QUIET = ("apscheduler", "uvicorn", "uvicorn.error", "uvicorn.access", "mail.log", "aiohttp")
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = {
+            "time": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(
+                timespec="milliseconds"
+            ),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            line["error"] = self.formatException(record.exc_info).splitlines()[-1]
+        return json.dumps(line, ensure_ascii=False)
+
+
+class HumanFormatter(logging.Formatter):
+    """``time level logger: message``; a traceback's last line only, on the same line."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S")
+
+    def format(self, record: logging.LogRecord) -> str:
+        error = record.exc_info
+        record.exc_info, record.exc_text = None, None
+        try:
+            line = super().format(record)
+        finally:
+            record.exc_info = error
+        if error:
+            line += f" ({self.formatException(error).splitlines()[-1]})"
+        return line
+
+
+def configure_logging(log_format: str = "human", stream: TextIO | None = None) -> None:
+    """Send every log line to ``stream`` (stderr) in ``log_format``, libraries at WARNING."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(JsonFormatter() if log_format == "json" else HumanFormatter())
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    for name in QUIET:
+        logging.getLogger(name).setLevel(logging.WARNING)
