@@ -276,3 +276,86 @@ def test_only_published_editions_are_shown(tmp_path: Path) -> None:
             assert site.get("/feed.xml")[2].count("<entry>") == 1
     finally:
         store.close()
+
+
+def raw_get(port: int, path: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+    """A GET that does not follow redirects, with any Host header."""
+    import http.client
+
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request("GET", path, headers=headers)
+        response = connection.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    finally:
+        connection.close()
+
+
+def test_every_response_has_the_security_headers_and_personal_ones_are_not_stored(
+    site: Site,
+) -> None:
+    token = token_for(site, Purpose.PREFERENCES)
+    for path in ("/", "/archive/", "/archive/1999-01-01", "/nowhere", "/feed.xml", "/healthz"):
+        headers = raw_get(site.port, path, {})[1]
+        assert headers["x-content-type-options"] == "nosniff", path
+        assert headers["x-frame-options"] == "DENY", path
+        assert "default-src 'none'" in headers["content-security-policy"], path
+        assert headers.get("cache-control") != "no-store", path
+    personal = [
+        f"/preferences?t={token}",
+        f"/archive/{DATE}?t={token_for(site, Purpose.ARCHIVE)}",
+        "/unsubscribe?t=garbage",
+        "/confirm?t=garbage",
+        "/subscribe",
+    ]
+    for path in personal:
+        assert raw_get(site.port, path, {})[1]["cache-control"] == "no-store", path
+
+
+def test_redirects_are_relative_whatever_the_host_header(site: Site) -> None:
+    status, headers, _ = raw_get(site.port, "/archive?page=2", {"Host": "evil.example.net"})
+    assert status == 308 and headers["location"] == "/archive/?page=2"
+    assert headers["x-content-type-options"] == "nosniff"
+
+
+def test_healthz_answers_json_with_the_last_fetch_edition_and_next_run(site: Site) -> None:
+    import json
+
+    status, headers, body = site.get("/healthz")
+    assert status == 200 and headers["content-type"] == "application/json"
+    health = json.loads(body)
+    assert health["ok"] and health["database"] == "ok"
+    assert health["last_edition"] == "2026-11-24"
+    assert health["next_edition"].endswith(":00-05:00") and "T07:00" in health["next_edition"]
+    assert "ann@example.com" not in body
+
+
+def test_status_needs_the_status_token(tmp_path: Path) -> None:
+    import json
+
+    with serve_site(tmp_path) as site:
+        assert site.get("/status")[0] == 404  # no DIGEST_STATUS_TOKEN: no /status at all
+    (tmp_path / "with").mkdir()
+    with serve_site(tmp_path / "with", env={"DIGEST_STATUS_TOKEN": "s3cret"}) as site:
+        site.store.sync_feeds(site.settings.feeds)
+        assert raw_get(site.port, "/status", {})[0] == 401
+        assert raw_get(site.port, "/status", {"Authorization": "Bearer wrong"})[0] == 401
+        status, headers, body = raw_get(site.port, "/status", {"Authorization": "Bearer s3cret"})
+        assert status == 200 and headers["cache-control"] == "no-store"
+        answer = json.loads(body)
+        assert answer["editions"] == [{"date": "2026-11-24", "deliveries": {"sent": 1}}]
+        assert answer["feeds"][0]["url"] == "https://wire.example.com/rss"
+        assert answer["sender"] is None
+
+
+def test_digest_status_shows_the_next_edition_and_the_ledgers(tmp_path: Path) -> None:
+    from .conftest import invoke_cli
+
+    with serve_site(tmp_path) as site:
+        code, output = invoke_cli(site.settings.config_path, "status")
+        assert code == 0, output
+        assert "Next edition: " in output and "every day at 07:00 (America/New_York)" in output
+        assert "2026-11-24: 1 sent" in output
+        assert "Sender: no digest serve holds the sender lease now." in output
+        code, output = invoke_cli(site.settings.config_path, "status", "--json")
+        assert code == 0 and '"schedule": "every day at 07:00' in output
