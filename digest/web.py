@@ -42,7 +42,17 @@ from .config import Settings
 from .errors import AddressError, DigestError
 from .lifecycle import Notice, State, SubscriberRecord
 from .message import make_email
-from .models import Digest
+from .models import Digest, Story, Subscriber
+from .pages import (
+    ARCHIVE_HEADLINES,
+    ARCHIVE_PAGE_SIZE,
+    ArchiveEntry,
+    Head,
+    archive_page,
+    page_count,
+    shell,
+    with_meta,
+)
 from .pipeline import publisher_of, send_notices
 from .render import long_date
 from .site import (
@@ -125,16 +135,10 @@ class ResponseHeaders:
 
 
 def _message(
-    title: str, text: str, status: int = 200, background: BackgroundTask | None = None
+    head: Head, text: str, status: int = 200, background: BackgroundTask | None = None
 ) -> HTMLResponse:
-    response = _page(
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-        f"<title>{html.escape(title)}</title></head>"
-        "<body style='font-family:Helvetica,Arial,sans-serif;max-width:600px;margin:40px auto;"
-        f"padding:0 16px;'><h1>{html.escape(title)}</h1><p>{text}</p></body></html>",
-        status,
-    )
+    """A short page: ``head.title`` as its heading and ``text`` (HTML) under it."""
+    response = _page(shell(head, head.title, f"<p>{text}</p>"), status)
     response.background = background
     return response
 
@@ -145,10 +149,6 @@ REFUSAL = (
     "It may be incomplete, out of date, or not for this page. Use the newest link in your "
     "email, or <a href='/'>sign up again</a> on the home page.",
 )
-
-
-def _refused() -> HTMLResponse:
-    return _message(*REFUSAL, 400)
 
 
 def subscribe_form(message: str = "") -> str:
@@ -212,6 +212,25 @@ def make_app(
     publisher = publisher_of(settings, store)
     site = publisher.site
     title = html.escape(settings.edition.title)
+    name = settings.edition.title
+
+    def head(heading: str, path: str, description: str | None = None) -> Head:
+        return Head(heading, description or settings.edition.tagline, site.page(path), name)
+
+    def message(
+        heading: str,
+        text: str,
+        status: int = 200,
+        background: BackgroundTask | None = None,
+        path: str = "/",
+    ) -> HTMLResponse:
+        return _message(head(heading, path), text, status, background)
+
+    def refused() -> HTMLResponse:
+        return message(*REFUSAL, 400)
+
+    # Public pages of sent editions, rendered once: (date, home page, plain text) → body.
+    rendered: dict[tuple[dt.date, bool, bool], str] = {}
     # A sent edition never changes (it is frozen when its first message goes): decoded once.
     frozen: dict[dt.date, Digest] = {}
     frozen_lock = threading.Lock()
@@ -226,23 +245,21 @@ def make_app(
                 frozen[date] = digest
         return digest
 
-    def published() -> list[dt.date]:
-        """The dates of the editions the site shows, newest first: sent ones, and today's."""
+    def published() -> list[tuple[dt.date, bool]]:
+        """The editions the site shows, newest first, and whether each was sent: the sent
+        ones, and today's while it has stories."""
         today = edition_date(clock(), settings.edition.timezone)
         dates = store.edition_dates()
         sent = store.sent_dates(*dates) if dates else set()
         shown = []
         for date in dates:
             if date in sent:
-                shown.append(date)
-            elif date == today:  # shown while it has stories
+                shown.append((date, True))
+            elif date == today:
                 digest = load(date, False)
                 if digest is not None and is_published(date, today, False, digest.story_count):
-                    shown.append(date)
+                    shown.append((date, False))
         return shown
-
-    def published_edition(date: dt.date) -> Digest | None:
-        return load(date, True) if date in published() else None
 
     def holder(request: Request, purpose: Purpose) -> tuple[SubscriberRecord, dt.datetime] | None:
         """The subscriber the link's token names and when it was issued, or None unless the
@@ -270,43 +287,75 @@ def make_app(
         return BackgroundTask(send)
 
     def edition_response(date: dt.date, request: Request, home: bool = False) -> Response:
-        digest = published_edition(date)
-        if digest is None:
-            return _message("Not found", f"There is no edition for {date}.", 404)
+        sent = dict(published()).get(date)
+        digest = None if sent is None else load(date, sent)
+        if sent is None or digest is None:
+            return message("Not found", f"There is no edition for {date}.", 404)
+        text = request.url.path.endswith(".txt")
         # ?t=TOKEN, from the links in the email, is that subscriber's own page: their
         # watchlist first and their links. Without it, or with a token that does not work
-        # here, the page is the public one.
+        # here, the page is the public one, the same for everyone.
         found = holder(request, Purpose.ARCHIVE)
-        page = make_email(digest, publisher, found[0].subscriber if found else None)
-        if request.url.path.endswith(".txt"):
-            return PlainTextResponse(page.text)
-        return _page(with_subscribe_form(page.html) if home else page.html)
+        key = (date, home, text)
+        if found is None and sent and key in rendered:
+            body = rendered[key]
+        else:
+            body = edition_page(digest, found[0].subscriber if found else None, home, text)
+            if found is None and sent:
+                rendered[key] = body
+        return PlainTextResponse(body) if text else _page(body)
+
+    def edition_page(digest: Digest, person: Subscriber | None, home: bool, text: bool) -> str:
+        page = make_email(digest, publisher, person)
+        if text:
+            return page.text
+        leads = "; ".join(story.lead.title for story in headlines(digest, ARCHIVE_HEADLINES))
+        heading = f"{name}, {long_date(digest.date)}"
+        tags = head(heading, "/" if home else edition_path(digest.date), leads or None)
+        return with_meta(with_subscribe_form(page.html) if home else page.html, tags)
 
     def latest(request: Request) -> Response:
         shown = published()
         if not shown:
-            return _message(
+            return message(
                 "No edition yet", "The first edition is on its way." + subscribe_form(), 404
             )
-        return edition_response(shown[0], request, home=True)
+        return edition_response(shown[0][0], request, home=True)
 
     def archive_index(request: Request) -> Response:
-        rows = "".join(
-            f"<li><a href='{edition_path(date)}'>{long_date(date)}</a></li>" for date in published()
-        )
-        return _message(f"{settings.edition.title}: archive", f"<ul>{rows}</ul>")
+        shown = published()
+        pages = page_count(len(shown))
+        try:
+            number = int(request.query_params.get("page", "1"))
+        except ValueError:
+            number = 0
+        if not 1 <= number <= pages:
+            return message("Not found", "There is no such archive page.", 404, path=ARCHIVE_PATH)
+        start = (number - 1) * ARCHIVE_PAGE_SIZE
+        entries = []
+        for date, sent in shown[start : start + ARCHIVE_PAGE_SIZE]:
+            digest = load(date, sent)
+            if digest is None:
+                continue
+            top = headlines(digest, ARCHIVE_HEADLINES)
+            entries.append(
+                ArchiveEntry(date, tuple((story.lead.title, story.lead.link) for story in top))
+            )
+        path = ARCHIVE_PATH if number == 1 else f"{ARCHIVE_PATH}?page={number}"
+        tags = head(f"{name}: archive", path, f"Every edition of {name} so far.")
+        return _page(archive_page(entries, number, pages, tags, settings.edition.tagline))
 
     def archive_edition(request: Request) -> Response:
         raw = request.path_params["date"].removesuffix(".txt")
         try:
             date = dt.date.fromisoformat(raw)
         except ValueError:
-            return _message("Not found", "That is not a date.", 404)
+            return message("Not found", "That is not a date.", 404)
         return edition_response(date, request)
 
     async def subscribe(request: Request) -> Response:
         if request.method == "GET":
-            return _message(f"Subscribe to {settings.edition.title}", subscribe_form())
+            return message(f"Subscribe to {settings.edition.title}", subscribe_form())
         form = await _form(request)
         return await run_in_threadpool(sign_up, form.get("email", ""))
 
@@ -314,14 +363,14 @@ def make_app(
         try:
             email = normalize_address(raw)
         except AddressError:
-            return _message(
+            return message(
                 f"Subscribe to {settings.edition.title}",
                 subscribe_form("That is not an email address; please check it."),
                 400,
             )
         applied = store.sign_up(email, clock())
         # The same page whatever the address's state: see the module's docstring.
-        return _message(
+        return message(
             "Check your inbox",
             f"Unless {html.escape(email)} already gets {title}, a link to confirm your "
             f"subscription is on its way to it. Open it within {CONFIRM_LIFETIME.days} days "
@@ -332,24 +381,24 @@ def make_app(
     def confirm(request: Request) -> Response:
         found = holder(request, Purpose.CONFIRM)
         if found is None:
-            return _refused()
+            return refused()
         record, issued = found
         email = html.escape(record.subscriber.email)
         if request.method == "GET":
             transition = lifecycle.confirm(record.state, record.since, issued)
             if transition.refused:
-                return _refused()
+                return refused()
             if transition.why is None:
-                return _message("You are subscribed", f"{email} already gets {title}.")
-            return _message(
+                return message("You are subscribed", f"{email} already gets {title}.")
+            return message(
                 "Confirm your subscription",
                 f"Send {title} to {email} every morning?"
                 "<form method='post'><button type='submit'>Yes, subscribe me</button></form>",
             )
         applied = store.confirm(record.subscriber.public_id, issued, clock())
         if applied is None:
-            return _refused()
-        return _message(
+            return refused()
+        return message(
             "You are subscribed",
             f"{email} gets {title} from the next edition on. Every edition ends with a link "
             "to unsubscribe in one click.",
@@ -363,7 +412,7 @@ def make_app(
     def unsubscribe_page(request: Request, form: dict[str, str]) -> Response:
         found = holder(request, Purpose.UNSUBSCRIBE)
         if found is None:
-            return _refused()
+            return refused()
         person = found[0].subscriber
         email = html.escape(person.email)
         if request.method == "POST":
@@ -375,8 +424,8 @@ def make_app(
                 else "unsubscribed on the web page"
             )
             store.unsubscribe(person.email, clock(), why)
-            return _message("Unsubscribed", f"{email} will get no more emails.")
-        return _message(
+            return message("Unsubscribed", f"{email} will get no more emails.")
+        return message(
             "Unsubscribe",
             f"Stop sending {title} to {email}?"
             "<form method='post'><button type='submit'>Unsubscribe</button></form>",
@@ -385,7 +434,7 @@ def make_app(
     def preferences(request: Request) -> Response:
         found = holder(request, Purpose.PREFERENCES)
         if found is None:
-            return _refused()
+            return refused()
         record = found[0]
         person = record.subscriber
         email = html.escape(person.email)
@@ -405,10 +454,10 @@ def make_app(
                 f"<form method='post' action='{UNSUBSCRIBE_PATH}?t={token}'>"
                 "<button type='submit'>Unsubscribe</button></form>"
             )
-        return _message("Preferences", status + action)
+        return message("Preferences", status + action)
 
     def atom_feed(request: Request) -> Response:
-        shown = [(date, load(date, True)) for date in published()[:30]]
+        shown = [(date, load(date, sent)) for date, sent in published()[:30]]
         updated = shown[0][0] if shown else dt.date(1970, 1, 1)
         entries = []
         for date, digest in shown:
@@ -449,7 +498,7 @@ def make_app(
     def status(request: Request) -> Response:
         expected = settings.status_token
         if expected is None:
-            return _message("Not found", "There is no such page.", 404)
+            return message("Not found", "There is no such page.", 404)
         given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
         if not hmac.compare_digest(given.encode(), expected.encode()):
             return JSONResponse(
@@ -479,6 +528,12 @@ def make_app(
     app.router.redirect_slashes = False
     app.add_middleware(ResponseHeaders)
     return app
+
+
+def headlines(digest: Digest, count: int) -> list[Story]:
+    """The edition's first ``count`` stories: its top stories, then its sections in order."""
+    stories = list(digest.top) + [story for _, section in digest.sections for story in section]
+    return stories[:count]
 
 
 def _redirect_to(path: str) -> Callable[[Request], Response]:

@@ -359,3 +359,55 @@ def test_digest_status_shows_the_next_edition_and_the_ledgers(tmp_path: Path) ->
         assert "Sender: no digest serve holds the sender lease now." in output
         code, output = invoke_cli(site.settings.config_path, "status", "--json")
         assert code == 0 and '"schedule": "every day at 07:00' in output
+
+
+def test_the_archive_shows_each_edition_with_its_top_three_headlines_paginated(
+    site: Site,
+) -> None:
+    from dataclasses import replace
+
+    digest = site.store.load_edition(DATE)
+    assert digest is not None
+    for back in range(1, 22):
+        date = DATE - dt.timedelta(days=back)
+        site.store.save_edition(replace(digest, date=date), BASE)
+        site.store.plan_deliveries(date, lambda email, date=date: f"<{date}{email}>")
+        site.store.mark_delivery(date, "ann@example.com", BASE)
+    status, _, body = site.get("/archive/")
+    assert status == 200
+    soup = BeautifulSoup(body, "html.parser")
+    editions = soup.select("div.edition")
+    assert len(editions) == 20
+    first = editions[0]
+    assert first.h2 is not None and first.h2.get_text() == "Tuesday, November 24, 2026"
+    headlines = [item.get_text() for item in first.select("li")]
+    assert headlines[0] == "Fed holds rates <steady>" and 1 < len(headlines) <= 3
+    assert "Page 1 of 2" in soup.get_text()
+    older = soup.find("a", rel="next")
+    assert older is not None and older["href"] == "/archive/?page=2"
+    status, _, body = site.get("/archive/?page=2")
+    page_two = BeautifulSoup(body, "html.parser")
+    assert status == 200 and len(page_two.select("div.edition")) == 2
+    newer = page_two.find("a", rel="prev")
+    assert newer is not None and newer["href"] == "/archive/"
+    assert site.get("/archive/?page=3")[0] == 404
+    assert site.get("/archive/?page=two")[0] == 404
+
+
+@pytest.mark.parametrize("path", ["/", "/archive/", f"/archive/{DATE}", "/subscribe"])
+def test_every_page_has_a_title_a_description_and_open_graph_tags(site: Site, path: str) -> None:
+    status, _, body = site.get(path)
+    assert status == 200
+    soup = BeautifulSoup(body, "html.parser")
+    assert soup.title is not None and soup.title.get_text().strip()
+
+    def meta(attribute: str, name: str) -> str:
+        tag = soup.find("meta", attrs={attribute: name})
+        assert tag is not None, name
+        return str(tag["content"])
+
+    assert meta("name", "description")
+    assert meta("property", "og:title")
+    assert meta("property", "og:description") == meta("name", "description")
+    assert meta("property", "og:url").startswith(site.settings.edition.site_url + "/")
+    assert meta("property", "og:site_name") == "Market Digest"
