@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import logging
 import sys
+import traceback
 from typing import TextIO
 
 #: ``--log-format`` choices.
@@ -19,6 +20,12 @@ FORMATS = ("human", "json")
 
 #: Loggers of libraries whose INFO lines (each job run, each connection) are noise here.
 QUIET = ("apscheduler", "uvicorn", "uvicorn.error", "uvicorn.access", "mail.log", "aiohttp")
+
+
+def one_line(error: BaseException) -> str:
+    """An exception as one line: its type and message, newlines folded."""
+    text = "".join(traceback.format_exception_only(type(error), error))
+    return " ".join(text.split())
 
 
 class JsonFormatter(logging.Formatter):
@@ -33,8 +40,8 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        if record.exc_info:
-            line["error"] = self.formatException(record.exc_info).splitlines()[-1]
+        if record.exc_info and record.exc_info[1] is not None:
+            line["error"] = one_line(record.exc_info[1])
         return json.dumps(line, ensure_ascii=False)
 
 
@@ -51,8 +58,8 @@ class HumanFormatter(logging.Formatter):
             line = super().format(record)
         finally:
             record.exc_info = error
-        if error:
-            line += f" ({self.formatException(error).splitlines()[-1]})"
+        if error and error[1] is not None:
+            line += f" ({one_line(error[1])})"
         return line
 
 

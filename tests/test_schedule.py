@@ -157,3 +157,47 @@ def test_the_edition_sends_nothing_when_every_feed_is_down(
     assert "fetched 1 feeds" in caplog.text and "1 failed" in caplog.text
     assert not store.edition_is_sent(date)  # it is built again at the next run
     store.close()
+
+
+def test_on_an_nyse_holiday_the_edition_has_no_stocks_section_and_crypto_still_goes(
+    tmp_path: Path,
+) -> None:
+    from dataclasses import replace
+
+    from digest.health import decide
+    from digest.models import FetchResult, Section
+    from digest.pipeline import build_edition
+
+    from .factories import make_item
+
+    feeds = [
+        {"name": "Wire", "url": "https://wire.example.com/rss", "section": "stocks"},
+        {"name": "Coins", "url": "https://coins.example.com/rss", "section": "crypto"},
+    ]
+    settings = load_settings(write_config(tmp_path, feeds, calendar="nyse", min_stories=1), env={})
+    store = Store(settings.db_url)
+    store.sync_feeds(settings.feeds)
+    thanksgiving, friday = dt.date(2026, 11, 26), dt.date(2026, 11, 27)
+    for date in (thanksgiving, friday):
+        sent = at(date.year, date.month, date.day, 7, 0)
+        stocks = [
+            make_item(f"{word} shares rally on {date}", "Wire") for word in ("Nvidia", "Apple")
+        ]
+        crypto = [
+            make_item(f"{word} climbs on {date}", "Coins", section=Section.CRYPTO)
+            for word in ("Bitcoin", "Ether")
+        ]
+        for source, items in zip(settings.feeds, (stocks, crypto), strict=True):
+            items = [replace(item, published=sent - dt.timedelta(hours=2)) for item in items]
+            (feed,) = [state for state in store.feed_states() if state.url == source.url]
+            result = FetchResult(source, 200, body=b"x")
+            store.save_fetch(source.url, decide(result, len(items), feed, sent), items, sent)
+
+    def sections(date: dt.date) -> set[Section]:
+        digest = build_edition(settings, store, date)
+        stories = list(digest.top) + [story for _, part in digest.sections for story in part]
+        return {story.section for story in stories}
+
+    assert sections(thanksgiving) == {Section.CRYPTO}
+    assert sections(friday) == {Section.STOCKS, Section.CRYPTO}
+    store.close()

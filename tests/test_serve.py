@@ -58,6 +58,24 @@ def wait_for(condition: Callable[[], bool], what: str, limit: float = 90.0) -> N
         time.sleep(0.05)
 
 
+def check_inbound(port: int, sender: str) -> None:
+    """The list's own addresses take mail; any other address is refused."""
+    import smtplib
+
+    from digest.inbound import mailboxes_of
+
+    boxes = mailboxes_of(sender)
+    with smtplib.SMTP("127.0.0.1", port, timeout=10) as smtp:
+        smtp.sendmail("postmaster@example.org", [boxes.bounces], b"Subject: hi\r\n\r\nhello\r\n")
+        try:
+            smtp.sendmail("a@example.org", ["someone@elsewhere.example"], b"Subject: x\r\n\r\nx")
+        except smtplib.SMTPRecipientsRefused as refused:
+            ((code, _),) = refused.recipients.values()
+            assert code == 550
+        else:
+            raise AssertionError("mail for another address was taken")
+
+
 class Serve:
     """One ``digest serve`` child, its log in a file."""
 
@@ -158,6 +176,9 @@ def test_serve_sends_on_time_stops_mid_send_and_resumes_without_sending_twice(
         assert not any(m.startswith("catching up") for m in messages)  # it went on time
 
         third = Serve(config, free_port(), tmp_path / "third.log")
+        wait_for(lambda: "receiving the list's mail" in third.text(), "the inbound server")
+        inbound_port = int(third.text().split("receiving the list's mail on 127.0.0.1:")[1][:5])
+        check_inbound(inbound_port, settings.edition.sender)
         wait_for(lambda: sum(sink.received.values()) >= len(PEOPLE), "the rest to arrive")
         wait_for(lambda: "sent before" in third.text(), "the resumed send's summary")
         assert third.stop() == 0
