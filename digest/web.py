@@ -19,6 +19,7 @@ import logging
 import re
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
 
@@ -39,7 +40,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from . import lifecycle
 from .addresses import normalize_address
 from .config import Settings
-from .errors import AddressError, DigestError
+from .errors import AddressError, ConfigError, DigestError
 from .lifecycle import Notice, State, SubscriberRecord
 from .message import make_email
 from .models import Digest, Story, Subscriber
@@ -67,6 +68,7 @@ from .site import (
 )
 from .status import health_json, read_status, status_json
 from .store import Store
+from .subscribers import parse_watchlist
 from .tokens import CONFIRM_LIFETIME, Purpose
 from .window import edition_date
 
@@ -431,12 +433,29 @@ def make_app(
             "<form method='post'><button type='submit'>Unsubscribe</button></form>",
         )
 
-    def preferences(request: Request) -> Response:
+    async def preferences(request: Request) -> Response:
+        form = await _form(request) if request.method == "POST" else None
+        return await run_in_threadpool(preferences_page, request, form)
+
+    def preferences_page(request: Request, form: dict[str, str] | None) -> Response:
         found = holder(request, Purpose.PREFERENCES)
         if found is None:
             return refused()
         record = found[0]
         person = record.subscriber
+        note, status_code = "", 200
+        if form is not None and record.state is State.ACTIVE:
+            try:
+                watchlist = parse_watchlist(form.get("watch", ""))
+            except ConfigError as exc:
+                why = str(exc).removeprefix("--watch: ")
+                note = html.escape(why[:1].upper() + why[1:]) + "."
+                status_code = 400
+            else:
+                store.set_watchlist(person.public_id, watchlist)
+                person = replace(person, watchlist=watchlist)
+                shown = ", ".join(watchlist) or "empty"
+                note = f"Saved: your watchlist is {html.escape(shown)}."
         email = html.escape(person.email)
         when = f"{settings.edition.send_at:%H:%M} ({html.escape(str(settings.edition.timezone))})"
         status = {
@@ -450,11 +469,21 @@ def make_app(
         action = ""
         if record.state is State.ACTIVE:
             token = site.token(Purpose.UNSUBSCRIBE, person.public_id, clock())
+            watch = html.escape(", ".join(person.watchlist))
             action = (
+                f"<p class='note'>{note}</p>"
+                * bool(note)
+                + "<form method='post' class='watchlist'>"
+                "<label for='watch'>Your watchlist: tickers and coins whose stories come first "
+                "in your edition, separated by commas</label><br>"
+                f"<input id='watch' name='watch' value='{watch}' placeholder='NVDA, BTC' "
+                "style='box-sizing:border-box;width:100%;max-width:360px;padding:8px;"
+                "font-size:15px;border:1px solid #b8c0ca;margin:8px 8px 8px 0;'>"
+                "<button type='submit'>Save</button></form>"
                 f"<form method='post' action='{UNSUBSCRIBE_PATH}?t={token}'>"
-                "<button type='submit'>Unsubscribe</button></form>"
+                "<p>Or stop getting it: <button type='submit'>Unsubscribe</button></p></form>"
             )
-        return message("Preferences", status + action)
+        return message("Preferences", status + action, status_code)
 
     def atom_feed(request: Request) -> Response:
         shown = [(date, load(date, sent)) for date, sent in published()[:30]]
@@ -518,7 +547,7 @@ def make_app(
             Route(ARCHIVE_PATH + "{date}", archive_edition),
             Route(FEED_PATH, atom_feed),
             Route("/favicon.ico", lambda request: Response(status_code=204)),
-            Route(PREFERENCES_PATH, preferences),
+            Route(PREFERENCES_PATH, preferences, methods=["GET", "POST"]),
             Route(UNSUBSCRIBE_PATH, unsubscribe, methods=["GET", "POST"]),
             Route(SUBSCRIBE_PATH, subscribe, methods=["GET", "POST"]),
             Route(CONFIRM_PATH, confirm, methods=["GET", "POST"]),

@@ -144,6 +144,12 @@ def test_sign_up_from_the_home_page_confirm_and_unsubscribe_in_one_click(
             page.goto(local + link_in(welcome, "/preferences"), wait_until="networkidle")
             assert page.locator("h1").inner_text() == "Preferences"
             assert "reader@example.com is subscribed" in page.locator("body").inner_text()
+            page.fill("input[name=watch]", "nvda, btc")
+            page.click("button:has-text('Save')")
+            page.wait_for_load_state("networkidle")
+            assert "Saved: your watchlist is NVDA, BTC." in page.locator("body").inner_text()
+            person = served.store.subscriber("reader@example.com")
+            assert person is not None and person.watchlist == ("NVDA", "BTC")
             page.screenshot(path=str(ARTIFACTS / "preferences-375.png"))
             # One click on the preferences page's button unsubscribes.
             page.click("button:has-text('Unsubscribe')")

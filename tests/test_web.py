@@ -133,7 +133,9 @@ def test_preferences_page_shows_the_subscription(site: Site) -> None:
     status, _, body = site.get(f"/preferences?t={token_for(site, Purpose.PREFERENCES)}")
     assert status == 200 and "ann@example.com is subscribed" in body
     # Its unsubscribe button carries a token for unsubscribing, not the page's own.
-    action = BeautifulSoup(body, "html.parser").find("form")["action"]  # type: ignore[index]
+    soup = BeautifulSoup(body, "html.parser")
+    form = soup.find("form", action=lambda value: str(value).startswith("/unsubscribe?"))
+    action = form["action"]  # type: ignore[index]
     status, _, _ = site.get(str(action), data=b"")
     assert status == 200 and site.store.subscribers(active_only=True) == []
     report = site.store.report("ann@example.com")
@@ -411,3 +413,18 @@ def test_every_page_has_a_title_a_description_and_open_graph_tags(site: Site, pa
     assert meta("property", "og:description") == meta("name", "description")
     assert meta("property", "og:url").startswith(site.settings.edition.site_url + "/")
     assert meta("property", "og:site_name") == "Market Digest"
+
+
+def test_the_preferences_page_changes_the_watchlist(site: Site) -> None:
+    page = f"/preferences?t={token_for(site, Purpose.PREFERENCES)}"
+    status, _, body = site.get(page)
+    assert status == 200 and "value='NVDA'" in body
+    status, _, body = site.get(page, data=b"watch=btc%2C+AAPL")
+    assert status == 200 and "Saved: your watchlist is BTC, AAPL." in body
+    person = site.store.subscriber("ann@example.com")
+    assert person is not None and person.watchlist == ("BTC", "AAPL")
+    status, _, body = site.get(page, data=b"watch=NOTASYMBOL")
+    assert status == 400 and "Unknown ticker or coin &#x27;NOTASYMBOL&#x27;." in body
+    person = site.store.subscriber("ann@example.com")
+    assert person is not None and person.watchlist == ("BTC", "AAPL")
+    assert site.get("/preferences?t=garbage", data=b"watch=BTC")[0] == 400
