@@ -73,4 +73,9 @@ def configure_logging(log_format: str = "human", stream: TextIO | None = None) -
     root.addHandler(handler)
     root.setLevel(logging.INFO)
     for name in QUIET:
-        logging.getLogger(name).setLevel(logging.WARNING)
+        library = logging.getLogger(name)
+        library.setLevel(logging.WARNING)
+        # Through the one handler above, not one of its own (uvicorn may have set them up).
+        for own in list(library.handlers):
+            library.removeHandler(own)
+        library.propagate = True

@@ -18,15 +18,19 @@ def restored() -> Iterator[None]:
     """The logging set-up as it was, pytest's capture included."""
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
-    levels = {name: logging.getLogger(name).level for name in QUIET}
+    libraries = [logging.getLogger(name) for name in QUIET]
+    saved = [(lib.level, list(lib.handlers), lib.propagate) for lib in libraries]
     yield
     for handler in list(root.handlers):
         root.removeHandler(handler)
     for handler in handlers:
         root.addHandler(handler)
     root.setLevel(level)
-    for name, old in levels.items():
-        logging.getLogger(name).setLevel(old)
+    for library, (level, own, propagate) in zip(libraries, saved, strict=True):
+        library.setLevel(level)
+        library.propagate = propagate
+        for handler in own:
+            library.addHandler(handler)
 
 
 def test_human_lines_have_time_level_and_logger_and_libraries_speak_at_warning(
