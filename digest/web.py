@@ -112,14 +112,17 @@ class ResponseHeaders:
     """Adds the security headers to every response, and ``Cache-Control: no-store`` to the
     personal ones (an ASGI middleware, so it also covers 404s and errors)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, https: bool = False) -> None:
         self.app = app
+        self.extra = dict(SECURITY_HEADERS)
+        if https:  # the public site is https (TLS ends at the proxy): browsers stay on it
+            self.extra["Strict-Transport-Security"] = "max-age=31536000"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        extra = dict(SECURITY_HEADERS)
+        extra = dict(self.extra)
         if is_personal(scope["path"], scope.get("query_string", b"").decode("latin-1")):
             extra["Cache-Control"] = "no-store"
 
@@ -555,7 +558,7 @@ def make_app(
     )
     # Starlette's own slash redirect is absolute, built from the request's Host header.
     app.router.redirect_slashes = False
-    app.add_middleware(ResponseHeaders)
+    app.add_middleware(ResponseHeaders, https=settings.edition.site_url.startswith("https://"))
     return app
 
 

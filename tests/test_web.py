@@ -428,3 +428,35 @@ def test_the_preferences_page_changes_the_watchlist(site: Site) -> None:
     person = site.store.subscriber("ann@example.com")
     assert person is not None and person.watchlist == ("BTC", "AAPL")
     assert site.get("/preferences?t=garbage", data=b"watch=BTC")[0] == 400
+
+
+def test_healthz_answers_503_when_the_scheduler_is_not_running(tmp_path: Path) -> None:
+    import json
+
+    from digest.schedule import Service
+
+    feed = {"name": "Wire", "url": "https://wire.example.com/rss", "section": "stocks"}
+    settings = load_settings(write_config(tmp_path, [feed]), env={})
+    store = Store(settings.db_url)
+    service = Service(settings, store)  # never started
+    try:
+        with serve_app(make_app(settings, store, service=service)) as port:
+            status, headers, body = raw_get(port, "/healthz", {})
+    finally:
+        store.close()
+    assert status == 503
+    assert json.loads(body)["scheduler"] == "stopped"
+    assert "strict-transport-security" not in headers  # an http site
+
+
+def test_an_https_site_asks_browsers_to_stay_on_https(tmp_path: Path) -> None:
+    feed = {"name": "Wire", "url": "https://wire.example.com/rss", "section": "stocks"}
+    config = write_config(tmp_path, [feed], site_url="https://digest.example.com")
+    settings = load_settings(config, env={})
+    store = Store(settings.db_url)
+    try:
+        with serve_app(make_app(settings, store)) as port:
+            headers = raw_get(port, "/nowhere", {})[1]
+    finally:
+        store.close()
+    assert headers["strict-transport-security"] == "max-age=31536000"
