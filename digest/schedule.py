@@ -244,8 +244,8 @@ class Service:
             return
         now = self.clock()
         missed = missed_edition(now, self.timetable, lambda date: ledger_done(self.store, date))
-        if missed is None:
-            return
+        if missed is None or not self.store.edition_dates():
+            return  # nothing missed, or a new database: nothing was ever to be sent
         late = _hours(missed.late)
         if missed.catch_up:
             log.info("catching up the edition of %s, due %s ago", missed.date, late)

@@ -116,9 +116,19 @@ def test_a_second_service_does_not_send_and_says_so(
 def test_a_missed_send_is_caught_up_within_catch_up_and_skipped_after(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    from digest.models import Digest
+
     settings = load_settings(write_config(tmp_path, [FEED], catch_up="2h"), env={})
     store = Store(settings.db_url)
     caplog.set_level(logging.INFO)
+    fresh = Service(settings, store, holder="a", clock=lambda: at(2026, 12, 1, 8, 59))
+    fresh.renew_lease()
+    fresh.catch_up()  # a new database: no edition was ever due
+    assert fresh.scheduler.get_job("catch-up") is None and "catching up" not in caplog.text
+    # The service has run before: yesterday's edition is in the database.
+    end = at(2026, 11, 30, 7, 0)
+    yesterday = Digest(dt.date(2026, 11, 30), "Market Digest", "Daily", end, end, (), ())
+    store.save_edition(yesterday, end)
     inside = Service(settings, store, holder="a", clock=lambda: at(2026, 12, 1, 8, 59))
     inside.renew_lease()
     inside.catch_up()
