@@ -192,3 +192,20 @@ def test_serve_sends_on_time_stops_mid_send_and_resumes_without_sending_twice(
     store = Store(settings.db_url)
     assert store.delivery_counts(date) == {Status.SENT: len(PEOPLE)}
     store.close()
+
+
+def test_a_port_in_use_is_one_clear_line(tmp_path: Path) -> None:
+    import socket
+
+    from .conftest import digest_command
+
+    config = write_config(
+        tmp_path, [{"name": "W", "url": "http://127.0.0.1:9/rss", "section": "stocks"}]
+    )
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        result = digest_command("serve", "--port", str(port), config=config)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"Error: cannot serve the web pages on 127.0.0.1:{port}: Address already in use"
+    )

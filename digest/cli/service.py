@@ -62,6 +62,7 @@ def serve(
     import logging
     import os
     import signal
+    import socket
 
     import uvicorn
 
@@ -71,10 +72,17 @@ def serve(
     from ..timetable import describe
     from ..web import make_app
 
+    settings = context.settings
+    try:
+        listener = socket.create_server((host, port))
+    except OSError as exc:
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise click.ClickException(
+            f"cannot serve the web pages on {host}:{port}: {reason}"
+        ) from None
     configure_logging(log_format)
     log = logging.getLogger("digest.serve")
-    settings = context.settings
-    with context.store() as store, ExitStack() as running:
+    with listener, context.store() as store, ExitStack() as running:
         service = Service(settings, store)
 
         def stopping(name: str) -> None:
@@ -116,7 +124,7 @@ def serve(
         )
         try:
             if not server.should_exit:
-                server.run()
+                server.run(sockets=[listener])
         finally:
             service.stop.set()
             service.shutdown()
