@@ -174,7 +174,7 @@ class Service:
             id="edition",
             max_instances=1,
             coalesce=True,
-            misfire_grace_time=int(self.timetable.catch_up.total_seconds()) or None,
+            misfire_grace_time=max(1, int(self.timetable.catch_up.total_seconds())),
         )
         self.scheduler.add_job(
             self.retry,

@@ -148,8 +148,11 @@ def test_serve_sends_on_time_stops_mid_send_and_resumes_without_sending_twice(
     try:
         first = Serve(config, free_port(), tmp_path / "first.log", "--log-format", "json")
         wait_for(lambda: "next at" in first.text(), "the first serve to start")
-        second = Serve(config, free_port(), tmp_path / "second.log")
+        taken = first.text().split("receiving the list's mail on 127.0.0.1:")[1].split('"')[0]
+        # The same inbound port as the first: it goes on without receiving mail.
+        second = Serve(config, free_port(), tmp_path / "second.log", "--inbound-port", taken)
         wait_for(lambda: "not sending" in second.text(), "the second serve to say it does not send")
+        assert f"not receiving mail: cannot listen on 127.0.0.1:{taken}" in second.text()
         assert second.stop() == 0
         assert "does not hold" not in second.text()
 

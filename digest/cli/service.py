@@ -109,11 +109,14 @@ def serve(
                     inbound_server(make_receiver(settings, store), host, inbound_port)
                 )
             except OSError as exc:
+                # Most often a first serve on this host receives the mail already: this one
+                # still serves the pages (and sends, if it holds the lease).
                 reason = os.strerror(exc.errno) if exc.errno else str(exc)
-                raise click.ClickException(
-                    f"cannot listen on {host}:{inbound_port}: {reason}"
-                ) from None
-            log.info("receiving the list's mail on %s:%d", host, listening)
+                log.warning(
+                    "not receiving mail: cannot listen on %s:%d: %s", host, inbound_port, reason
+                )
+            else:
+                log.info("receiving the list's mail on %s:%d", host, listening)
         service.start()
         log.info(
             "serving http://%s:%d/; editions %s; next at %s",
