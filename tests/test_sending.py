@@ -339,13 +339,19 @@ def test_the_service_retries_deferred_and_unknown_deliveries_of_the_last_day(
     sink.data_reply = lambda rcpt, attempt: (
         WITHHOLD_AND_DIE if rcpt == PEOPLE[1] and attempt == 1 else "250 OK"
     )
-    # The deferral is due again after 0.1 s, but this run does not wait for it.
-    waits = (dt.timedelta(seconds=0.1),)
-    send(settings, store, retry_waits=waits, wait_within_run=dt.timedelta(0), connections=1)
-    time.sleep(0.2)
+    send(settings, store, retry_waits=(dt.timedelta(hours=1),), connections=1)
     counts = store.delivery_counts(DATE)
     assert counts == {"sent": 10, "deferred": 1, "unknown": 1}
     store.add_subscriber(Subscriber("late@example.com"), NOW + dt.timedelta(hours=1))
+    # An hour has passed: the deferred message is due again.
+    from digest.store import schema
+
+    with store.begin() as c:
+        c.execute(
+            schema.deliveries.update()
+            .where(schema.deliveries.c.status == "deferred")
+            .values(next_attempt=dt.datetime(2000, 1, 1))
+        )
 
     service = Service(settings, store, holder="a", clock=lambda: NOW + dt.timedelta(hours=2))
     service.renew_lease()
