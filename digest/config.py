@@ -3,27 +3,29 @@
 Secrets (the SMTP URL with its password, the signing key) come only from the environment.
 Every wrong key or value raises ``ConfigError`` naming the file, the key and what was expected.
 
-The variables: DIGEST_DB, DIGEST_OUTBOX, DIGEST_SMTP_URL, DIGEST_SECRET_KEY, DIGEST_DKIM_KEY
-and DIGEST_DKIM_SELECTOR. ``digest --help`` and the README describe each one; a test reads
-this module for the names and checks both, so a new variable needs a line in each.
+The variables: DIGEST_DB, DIGEST_OUTBOX, DIGEST_SMTP_URL, DIGEST_SECRET_KEY, DIGEST_DKIM_KEY,
+DIGEST_DKIM_SELECTOR and DIGEST_STATUS_TOKEN. ``digest --help`` and the README describe each
+one; a test reads this module for the names and checks both, so a new variable needs a line
+in each.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from email.utils import parseaddr
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
 from .errors import ConfigError
-from .models import FeedSource, Method, Section
+from .models import Cadence, Calendar, FeedSource, Method, Section, Timetable
 
 DEFAULT_CONFIG = Path("feeds.yaml")
 ENV_PREFIX = "DIGEST_"
@@ -49,6 +51,16 @@ class EditionSettings:
     postal_address: str
     #: How stories are grouped: "light" (TF-IDF, the default) or "embedding" (optional extra).
     clustering: Method = Method.LIGHT
+    #: Which days it goes out: every day, or Monday to Friday.
+    schedule: Cadence = Cadence.DAILY
+    #: "nyse": no Stocks section on a day the New York Stock Exchange is closed.
+    calendar: Calendar = Calendar.NONE
+    #: A send missed by less than this (the service was down at send_at) is made up on return.
+    catch_up: dt.timedelta = dt.timedelta(hours=6)
+
+    @property
+    def timetable(self) -> Timetable:
+        return Timetable(self.send_at, self.timezone, self.schedule, self.calendar, self.catch_up)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +96,10 @@ class Settings:
     sending: SendingSettings = SendingSettings()
     #: Requests in flight to one host at once: politeness toward a publisher of many feeds.
     per_host: int = 2
+    #: How often ``digest serve`` fetches the feeds that are due (``fetch.fetch_every``).
+    fetch_every: dt.timedelta = dt.timedelta(minutes=30)
+    #: DIGEST_STATUS_TOKEN: who sends it may read /status. None: /status is off.
+    status_token: str | None = None
 
 
 _EDITION_KEYS = {
@@ -97,10 +113,13 @@ _EDITION_KEYS = {
     "min_stories",
     "postal_address",
     "clustering",
+    "schedule",
+    "calendar",
+    "catch_up",
 }
 _FEED_KEYS = {"name", "url", "section", "weight", "primary"}
 _TOP_KEYS = {"edition", "feeds", "allow_private_hosts", "sending", "fetch"}
-_FETCH_KEYS = {"per_host"}
+_FETCH_KEYS = {"per_host", "fetch_every"}
 _SENDING_KEYS = {"connections", "rate", "bounce_after"}
 
 
@@ -138,6 +157,9 @@ def load_settings(path: Path = DEFAULT_CONFIG, env: Mapping[str, str] | None = N
     fetching = _mapping(where, "fetch", raw.get("fetch", {}))
     _reject_unknown(where, "fetch.", fetching, _FETCH_KEYS)
     per_host = _whole_number(where, "fetch.per_host", fetching.get("per_host", 2), 1)
+    fetch_every = _duration(where, "fetch.fetch_every", fetching.get("fetch_every", "30m"))
+    if fetch_every < dt.timedelta(minutes=1):
+        raise ConfigError(f"{where}: fetch.fetch_every: expected at least 1m")
 
     db_url = env.get(f"{ENV_PREFIX}DB") or f"sqlite:///{path.resolve().parent / 'digest.db'}"
     outbox = Path(env.get(f"{ENV_PREFIX}OUTBOX") or "outbox")
@@ -151,10 +173,12 @@ def load_settings(path: Path = DEFAULT_CONFIG, env: Mapping[str, str] | None = N
         allow_private_hosts=allow_private,
         sending=sending,
         per_host=per_host,
+        fetch_every=fetch_every,
         db_url=db_url,
         outbox=outbox,
         smtp_url=smtp_url,
         secret_keys=_secret_keys(env),
+        status_token=env.get(f"{ENV_PREFIX}STATUS_TOKEN") or None,
         **_dkim(env),
     )
 
@@ -226,7 +250,8 @@ def _string(where: str, key: str, value: Any) -> str:
 
 def _edition(where: str, raw: dict[str, Any]) -> EditionSettings:
     _reject_unknown(where, "edition.", raw, _EDITION_KEYS)
-    for key in sorted(_EDITION_KEYS - {"max_stories", "min_stories", "clustering"}):
+    optional = {"max_stories", "min_stories", "clustering", "schedule", "calendar", "catch_up"}
+    for key in sorted(_EDITION_KEYS - optional):
         if key not in raw:
             raise ConfigError(f"{where}: edition.{key}: missing")
 
@@ -282,7 +307,33 @@ def _edition(where: str, raw: dict[str, Any]) -> EditionSettings:
         min_stories=min_stories,
         postal_address=_string(where, "edition.postal_address", raw["postal_address"]),
         clustering=Method(clustering),
+        schedule=_choice(where, "edition.schedule", raw.get("schedule", "daily"), Cadence),
+        calendar=_choice(where, "edition.calendar", raw.get("calendar", "none"), Calendar),
+        catch_up=_duration(where, "edition.catch_up", raw.get("catch_up", "6h")),
     )
+
+
+_CADENCE = TypeVar("_CADENCE", Cadence, Calendar)
+
+
+def _choice(where: str, key: str, value: Any, kind: type[_CADENCE]) -> _CADENCE:
+    try:
+        return kind(str(value).lower())
+    except ValueError:
+        choices = " or ".join(choice.value for choice in kind)
+        raise ConfigError(f"{where}: {key}: expected {choices}, got {value!r}") from None
+
+
+_DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+
+
+def _duration(where: str, key: str, value: Any) -> dt.timedelta:
+    """A duration written as 6h, 30m, 90s or 1h30m."""
+    found = _DURATION.fullmatch(str(value).strip().replace(" ", ""))
+    if found is None or not any(found.groups()):
+        raise ConfigError(f"{where}: {key}: expected a duration such as 6h, 30m or 1h30m")
+    hours, minutes, seconds = (int(part or 0) for part in found.groups())
+    return dt.timedelta(hours=hours, minutes=minutes, seconds=seconds)
 
 
 def _whole_number(where: str, key: str, value: Any, least: int) -> int:

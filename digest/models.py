@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from enum import StrEnum
+from zoneinfo import ZoneInfo
 
 
 class Section(StrEnum):
@@ -22,6 +23,35 @@ class Section(StrEnum):
     @property
     def label(self) -> str:
         return self.value.capitalize()
+
+
+class Cadence(StrEnum):
+    """Which days an edition goes out (``edition.schedule``)."""
+
+    DAILY = "daily"
+    #: Monday to Friday.
+    WEEKDAYS = "weekdays"
+
+
+class Calendar(StrEnum):
+    """The market calendar that decides whether the Stocks section runs (``edition.calendar``)."""
+
+    #: Every day the edition goes out has a Stocks section.
+    NONE = "none"
+    #: The New York Stock Exchange: no Stocks section on a day the exchange is closed.
+    NYSE = "nyse"
+
+
+@dataclass(frozen=True, slots=True)
+class Timetable:
+    """When editions go out: the rules of ``digest serve``'s calendar (see ``timetable``)."""
+
+    send_at: dt.time
+    timezone: ZoneInfo
+    schedule: Cadence = Cadence.DAILY
+    calendar: Calendar = Calendar.NONE
+    #: A send missed by less than this (the service was down) is made up once on return.
+    catch_up: dt.timedelta = dt.timedelta(hours=6)
 
 
 class Method(StrEnum):

@@ -57,6 +57,7 @@ from .parse import parse_feed
 from .send import Mailer
 from .site import Site
 from .store import Store
+from .timetable import sections_on
 from .window import edition_date, edition_window
 from .wire import EditionMessages
 
@@ -239,8 +240,11 @@ def build_edition(settings: Settings, store: Store, date: dt.date) -> Digest:
             return frozen
     edition = settings.edition
     window = edition_window(date, edition.send_at, edition.timezone)
+    # calendar: nyse leaves the Stocks section out on a day the exchange is closed.
+    sections = sections_on(date, edition.timetable)
+    items = store.items_between(window[0] - HISTORY, window[1])
     digest = build_digest(
-        store.items_between(window[0] - HISTORY, window[1]),
+        [item for item in items if item.section in sections],
         date=date,
         title=edition.title,
         tagline=edition.tagline,
@@ -324,6 +328,7 @@ def send_edition(
     on_total: Callable[[int], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
     stop: threading.Event | None = None,
+    replan: bool = True,
 ) -> SendReport:
     """Send the stored edition of ``date`` to every active subscriber who has not had it.
 
@@ -331,7 +336,9 @@ def send_edition(
     ``force``; once its first message is out, the rest always follow. Every subscriber gets
     one row in the send ledger, planned before the first message goes; each message is
     marked in flight before it is handed over and its answer recorded after (see
-    ``dispatch``), so a crash loses nothing and sends nothing twice.
+    ``dispatch``), so a crash loses nothing and sends nothing twice. Without ``replan`` only
+    the deliveries already in the ledger are tried (a retry of deferred ones), so someone
+    who subscribed since does not get this older edition.
 
     ``on_total`` hears how many messages this run may send, once they are planned;
     ``on_progress`` hears each one handed over.
@@ -347,7 +354,8 @@ def send_edition(
                 "fix the feeds and run again, or send it anyway with --force"
             )
     publisher = publisher_of(settings, store)
-    store.plan_deliveries(date, lambda email: make_message_id(date, email, publisher.sender))
+    if replan:
+        store.plan_deliveries(date, lambda email: make_message_id(date, email, publisher.sender))
     counts = store.delivery_counts(date)
     already = counts.get(Status.SENT, 0)
     if on_total is not None:

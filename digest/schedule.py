@@ -1,72 +1,388 @@
-"""The schedule ``digest serve`` keeps: fetch through the day, send the edition at send time."""
+"""The jobs ``digest serve`` runs: fetch all day, send each edition on time, retry what was
+deferred, and make sure only one process sends.
+
+When things happen is decided in ``timetable`` (pure); this module only acts on it:
+
+- fetch at start, then every ``fetch.fetch_every`` (jittered; each feed's own backoff and the
+  servers' Retry-After still decide which feeds are due);
+- send at ``send_at`` in ``timezone`` on the edition days; a send missed while the service
+  was down is caught up on return within ``catch_up``, else skipped with a log line. The
+  ledger decides what is left to send, so nothing goes twice;
+- retry the deferred and unknown deliveries of the last day every ``RETRY_EVERY``;
+- hold the sender lease (``leases`` table): a second ``serve`` on the same database sends
+  nothing until the first stops renewing it.
+
+``Service.shutdown`` stops taking work, lets the message in flight finish and its answer
+reach the ledger, and gives the lease back.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Sequence
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from .config import Settings
 from .errors import DigestError
-from .pipeline import FeedReport, SendReport, Step, fetch_feeds, run_edition, today
+from .ledger import Status
+from .models import Timetable
+from .pipeline import FeedReport, SendReport, build_edition, fetch_feeds, send_edition
 from .store import Store
+from .timetable import (
+    describe,
+    edition_of,
+    fetch_jitter,
+    missed_edition,
+    next_send,
+    previous_send,
+    send_time,
+)
 
 log = logging.getLogger("digest.schedule")
 
-#: Feeds are fetched this often between editions, so a slow or flaky feed has many chances.
-FETCH_EVERY = dt.timedelta(minutes=30)
+#: The lease that lets one process send.
+SENDER_LEASE = "sender"
+#: A holder that has not renewed for this long is taken to be gone.
+LEASE_TTL = dt.timedelta(seconds=60)
+RENEW_EVERY = dt.timedelta(seconds=15)
+#: Deferred and unknown deliveries are tried again this often, for editions this recent.
+RETRY_EVERY = dt.timedelta(minutes=15)
+RETRY_WITHIN = dt.timedelta(hours=24)
+#: How long a stop waits for the message in flight (SMTP answers within this or is lost).
+STOP_WAIT = 8.0
+
+Clock = Callable[[], dt.datetime]
 
 
-def _log_fetch(reports: Sequence[FeedReport]) -> None:
-    for report in reports:
-        if report.error:
-            log.warning("feed %s failed: %s", report.url, report.error)
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
 
 
-def fetch_job(settings: Settings, store: Store) -> None:
-    _log_fetch(fetch_feeds(settings, store, dt.datetime.now(dt.UTC)))
+class SendTrigger(BaseTrigger):  # type: ignore[misc]  # APScheduler ships no type hints
+    """APScheduler's view of ``timetable.next_send``: each send time in turn."""
+
+    def __init__(self, timetable: Timetable) -> None:
+        self.timetable = timetable
+
+    def get_next_fire_time(
+        self, previous_fire_time: dt.datetime | None, now: dt.datetime
+    ) -> dt.datetime:
+        return next_send(previous_fire_time or now, self.timetable)
+
+    def __str__(self) -> str:
+        return describe(self.timetable)
 
 
-def edition_job(settings: Settings, store: Store) -> None:
-    """Fetch once more, then build and send today's edition."""
-
-    def log_step(step: Step) -> None:
-        if isinstance(step, SendReport):
-            log.info("sent the edition of %s to %d subscribers", step.date, step.sent)
-        elif isinstance(step, tuple):
-            _log_fetch(step)
-
-    now = dt.datetime.now(dt.UTC)
-    try:
-        run_edition(settings, store, today(settings, now), now, on_step=log_step)
-    except DigestError as exc:
-        log.error("the edition was not sent: %s", exc)
-
-
-def make_scheduler(settings: Settings, store: Store) -> BackgroundScheduler:
-    """A scheduler (not started) with the fetch and edition jobs."""
-    scheduler = BackgroundScheduler(timezone=settings.edition.timezone)
-    scheduler.add_job(
-        fetch_job,
-        IntervalTrigger(seconds=FETCH_EVERY.total_seconds()),
-        args=(settings, store),
-        id="fetch",
-        max_instances=1,
-        coalesce=True,
+def summarize_fetch(reports: Sequence[FeedReport], seconds: float) -> str:
+    """One line for a fetch cycle."""
+    postponed = sum(1 for report in reports if report.postponed_until is not None)
+    failed = sum(1 for report in reports if report.error)
+    fetched = len(reports) - postponed
+    new = sum(report.new_items for report in reports)
+    return (
+        f"fetched {fetched} feeds in {seconds:.1f} s: {new} new items, {failed} failed, "
+        f"{postponed} not due"
     )
-    send_at = settings.edition.send_at
-    scheduler.add_job(
-        edition_job,
-        CronTrigger(hour=send_at.hour, minute=send_at.minute, timezone=settings.edition.timezone),
-        args=(settings, store),
-        id="edition",
-        max_instances=1,
-        coalesce=True,
-        # A machine that was down at send time still sends within the hour.
-        misfire_grace_time=3600,
+
+
+def summarize_send(report: SendReport) -> str:
+    """One line for a send of an edition."""
+    order = (Status.SENT, Status.DEFERRED, Status.FAILED, Status.BOUNCED, Status.UNKNOWN)
+    counts = ", ".join(f"{report.counts.get(status, 0)} {status}" for status in order)
+    line = (
+        f"the edition of {report.date}: {counts} in {report.elapsed:.1f} s "
+        f"({report.already_sent} sent before) to {report.destination}"
     )
-    return scheduler
+    if report.server_gone:
+        line += f"; stopped: {report.server_gone}"
+    return line
+
+
+def ledger_done(store: Store, date: dt.date) -> bool:
+    """Whether the edition of ``date`` has gone out and has nothing queued or in flight."""
+    if not store.edition_is_sent(date):
+        return False
+    counts = store.delivery_counts(date)
+    return not counts.get(Status.QUEUED) and not counts.get(Status.SENDING)
+
+
+def make_holder() -> str:
+    """This process's name in the leases table."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class Service:
+    """The scheduler and its jobs, over one store."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        *,
+        holder: str | None = None,
+        clock: Clock = utc_now,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.holder = holder or make_holder()
+        self.clock = clock
+        self.timetable = settings.edition.timetable
+        self.stop = threading.Event()
+        self.sender = False
+        self._told_other: str | None = None
+        #: One send at a time: the edition, a catch-up and a retry never overlap.
+        self._sending = threading.Lock()
+        self._fetching = threading.Lock()
+        self.scheduler = BackgroundScheduler(timezone=dt.UTC)
+
+    # -- starting and stopping -------------------------------------------------------------
+
+    def start(self) -> None:
+        """Take the lease if free, add the jobs and start: the first fetch begins now."""
+        every = self.settings.fetch_every
+        self.renew_lease()
+        self.scheduler.add_job(
+            self.renew_lease,
+            IntervalTrigger(seconds=RENEW_EVERY.total_seconds()),
+            id="lease",
+            max_instances=1,
+            coalesce=True,
+        )
+        self.scheduler.add_job(
+            self.fetch,
+            IntervalTrigger(
+                seconds=every.total_seconds(), jitter=fetch_jitter(every).total_seconds()
+            ),
+            id="fetch",
+            next_run_time=self.clock(),
+            max_instances=1,
+            coalesce=True,
+        )
+        self.scheduler.add_job(
+            self.send_due,
+            SendTrigger(self.timetable),
+            id="edition",
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=max(1, int(self.timetable.catch_up.total_seconds())),
+        )
+        self.scheduler.add_job(
+            self.retry,
+            IntervalTrigger(seconds=RETRY_EVERY.total_seconds()),
+            id="retry",
+            max_instances=1,
+            coalesce=True,
+        )
+        self.scheduler.start()
+        self.catch_up()
+
+    def shutdown(self) -> None:
+        """Stop taking work, let the message in flight finish, give the lease back."""
+        self.stop.set()
+        self.scheduler.shutdown(wait=False)
+        finished = self._sending.acquire(timeout=STOP_WAIT)
+        if finished:
+            self._sending.release()
+        else:
+            log.warning("a send did not finish within %.0f s: its messages are unknown", STOP_WAIT)
+        if self.sender:
+            self.store.release_lease(SENDER_LEASE, self.holder)
+            self.sender = False
+
+    def next_edition(self) -> dt.datetime:
+        return next_send(self.clock(), self.timetable)
+
+    @property
+    def running(self) -> bool:
+        return bool(self.scheduler.running) and not self.stop.is_set()
+
+    # -- the jobs --------------------------------------------------------------------------
+
+    def renew_lease(self) -> None:
+        """Take or renew the sender lease; say when this process starts or stops sending."""
+        if self.stop.is_set():
+            return
+        now = self.clock()
+        try:
+            held = self.store.take_lease(SENDER_LEASE, self.holder, now, LEASE_TTL)
+        except DigestError as exc:
+            log.error("cannot renew the sender lease: %s", exc)
+            held = False
+        if held and not self.sender:
+            self.sender = True
+            self._told_other = None
+            log.info("this process sends the editions (%s)", self.holder)
+            if self.scheduler.running:
+                self.catch_up()
+        elif not held:
+            if self.sender:
+                log.warning("lost the sender lease: this process no longer sends")
+            self.sender = False
+            other = self.store.lease_holder(SENDER_LEASE, now)
+            name = other[0] if other else "another process"
+            if name != self._told_other:
+                self._told_other = name
+                log.warning(
+                    "not sending: %s holds the sender lease on this database; "
+                    "this process serves the web pages only",
+                    name,
+                )
+
+    def catch_up(self) -> None:
+        """Send now the edition the service missed while down, if it is within catch_up."""
+        if not self.sender:
+            return
+        now = self.clock()
+        missed = missed_edition(now, self.timetable, lambda date: ledger_done(self.store, date))
+        if missed is None or not self.store.edition_dates():
+            return  # nothing missed, or a new database: nothing was ever to be sent
+        late = _hours(missed.late)
+        if missed.catch_up:
+            log.info("catching up the edition of %s, due %s ago", missed.date, late)
+            self.scheduler.add_job(
+                self.send,
+                args=(missed.date,),
+                id="catch-up",
+                replace_existing=True,
+                next_run_time=now,
+            )
+        else:
+            log.warning(
+                "skipped the edition of %s: it was due %s ago, longer than catch_up (%s)",
+                missed.date,
+                late,
+                _hours(self.timetable.catch_up),
+            )
+
+    def send_due(self) -> None:
+        """The edition job: send the edition whose send time has just come."""
+        due = previous_send(self.clock(), self.timetable)
+        if due is not None:
+            self.send(edition_of(due, self.timetable))
+
+    def fetch(self) -> list[FeedReport] | None:
+        """Fetch the due feeds and log one line; None when stopped (or already fetching)."""
+        if not self._fetching.acquire(blocking=False):
+            return None
+        try:
+            started = time.monotonic()
+            reports: list[FeedReport] | None = self._until_stopped(
+                lambda: fetch_feeds(self.settings, self.store, self.clock())
+            )
+        except DigestError as exc:
+            log.error("the fetch failed: %s", exc)
+            return None
+        finally:
+            self._fetching.release()
+        if reports is None:
+            return None
+        for report in reports:
+            if report.error and report.postponed_until is None:
+                log.warning("feed %s failed: %s", report.url, report.error)
+        log.info("%s", summarize_fetch(reports, time.monotonic() - started))
+        return reports
+
+    def send(self, date: dt.date) -> SendReport | None:
+        """Fetch once more, build the edition of ``date`` and send what the ledger has left."""
+        if not self.sender:
+            log.info("not sending the edition of %s: this process does not hold the lease", date)
+            return None
+        with self._sending:
+            if self.stop.is_set():
+                return None
+            if ledger_done(self.store, date):
+                log.info("the edition of %s has gone out already", date)
+                return None
+            self._wait_for_fetch()
+            if self.stop.is_set():
+                return None
+            try:
+                digest = build_edition(self.settings, self.store, date)
+                log.info("built the edition of %s: %d stories", date, digest.story_count)
+                report = send_edition(self.settings, self.store, date, self.clock(), stop=self.stop)
+            except DigestError as exc:
+                told = str(exc)
+                if not told.startswith(f"the edition of {date}"):
+                    told = f"the edition of {date} was not sent: {told}"
+                log.error("%s", told)
+                return None
+            log.info("%s", summarize_send(report))
+            return report
+
+    def retry(self) -> None:
+        """Try again the deferred and unknown deliveries of the last day's editions."""
+        if not self.sender or self.stop.is_set():
+            return
+        now = self.clock()
+        today = now.astimezone(self.timetable.timezone).date()
+        for date in (today - dt.timedelta(days=1), today):
+            if send_time(date, self.timetable) < now - RETRY_WITHIN:
+                continue
+            counts = self.store.delivery_counts(date)
+            if not counts.get(Status.DEFERRED) and not counts.get(Status.UNKNOWN):
+                continue
+            with self._sending:
+                if self.stop.is_set():
+                    return
+                try:
+                    report = send_edition(
+                        self.settings,
+                        self.store,
+                        date,
+                        self.clock(),
+                        resend_unknown=True,
+                        replan=False,
+                        stop=self.stop,
+                    )
+                except DigestError as exc:
+                    log.error("the retry of the edition of %s failed: %s", date, exc)
+                    continue
+            log.info("retried %s", summarize_send(report))
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _wait_for_fetch(self) -> None:
+        """Fetch before building; if a fetch is running, wait for it instead."""
+        if self._fetching.locked():
+            while self._fetching.locked() and not self.stop.wait(0.1):
+                pass
+            return
+        self.fetch()
+
+    def _until_stopped(self, work: Callable[[], Any]) -> Any:
+        """Run ``work`` in a daemon thread and return its result, or None once stopped: a
+        stop does not wait for a feed's 30-second deadline."""
+        outcome: list[Any] = []
+
+        def run() -> None:
+            try:
+                outcome.append((True, work()))
+            except BaseException as exc:
+                outcome.append((False, exc))
+
+        worker = threading.Thread(target=run, name="fetch", daemon=True)
+        worker.start()
+        while worker.is_alive() and not self.stop.is_set():
+            worker.join(0.1)
+        if not outcome:
+            return None
+        ok, value = outcome[0]
+        if not ok:
+            raise value
+        return value
+
+
+def _hours(span: dt.timedelta) -> str:
+    minutes = int(span.total_seconds() // 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"

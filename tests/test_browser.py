@@ -46,9 +46,21 @@ def site(demo_edition: DemoEdition) -> Iterator[str]:
     store.close()
 
 
-@pytest.mark.parametrize("path", ["/", "/archive/"])
+#: Each public page and the name of its screenshots; EDITION is the demo edition's page.
+PAGES = {"/": "home", "/archive/": "archive", "EDITION": "edition", "/subscribe": "subscribe"}
+
+
+@pytest.mark.parametrize("where", list(PAGES))
 @pytest.mark.parametrize("width", [375, 1280])
-def test_page_loads_cleanly_and_fits_the_screen(site: str, path: str, width: int) -> None:
+def test_page_loads_cleanly_and_fits_the_screen(
+    site: str, demo_edition: DemoEdition, where: str, width: int
+) -> None:
+    path = where
+    if where == "EDITION":
+        settings = load_settings(demo_edition.config, env={})
+        store = Store(settings.db_url)
+        path = f"/archive/{store.edition_dates()[0]}"
+        store.close()
     ARTIFACTS.mkdir(exist_ok=True)
     problems: list[str] = []
     with sync_playwright() as playwright:
@@ -62,13 +74,16 @@ def test_page_loads_cleanly_and_fits_the_screen(site: str, path: str, width: int
             overflow = page.evaluate(
                 "document.documentElement.scrollWidth - document.documentElement.clientWidth"
             )
-            name = "edition" if path == "/" else "archive"
+            name = PAGES[where]
+            title = page.title()
+            preview = page.locator("meta[property='og:title']").get_attribute("content")
             page.screenshot(path=str(ARTIFACTS / f"{name}-{width}.png"), full_page=True)
         finally:
             browser.close()
     assert problems == []
     assert overflow <= 0, f"{overflow}px of sideways scrolling at {width}px"
     assert (ARTIFACTS / f"{name}-{width}.png").stat().st_size > 5000
+    assert title and preview
 
 
 def test_the_edition_page_shows_the_stories(site: str) -> None:
@@ -126,7 +141,17 @@ def test_sign_up_from_the_home_page_confirm_and_unsubscribe_in_one_click(
             assert record is not None and record.state is State.ACTIVE
 
             _, welcome = wait_for_mail(inbox, 2)
-            page.goto(local + link_in(welcome, "/unsubscribe"), wait_until="networkidle")
+            page.goto(local + link_in(welcome, "/preferences"), wait_until="networkidle")
+            assert page.locator("h1").inner_text() == "Preferences"
+            assert "reader@example.com is subscribed" in page.locator("body").inner_text()
+            page.fill("input[name=watch]", "nvda, btc")
+            page.click("button:has-text('Save')")
+            page.wait_for_load_state("networkidle")
+            assert "Saved: your watchlist is NVDA, BTC." in page.locator("body").inner_text()
+            person = served.store.subscriber("reader@example.com")
+            assert person is not None and person.watchlist == ("NVDA", "BTC")
+            page.screenshot(path=str(ARTIFACTS / "preferences-375.png"))
+            # One click on the preferences page's button unsubscribes.
             page.click("button:has-text('Unsubscribe')")
             page.wait_for_load_state("networkidle")
             assert page.locator("h1").inner_text() == "Unsubscribed"

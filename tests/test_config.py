@@ -1,12 +1,14 @@
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
+import yaml
 
 from digest.config import load_settings
 from digest.errors import ConfigError
-from digest.models import Method
+from digest.models import Cadence, Calendar, Method
 
 from .conftest import REPO, write_config
 
@@ -68,6 +70,9 @@ def test_database_defaults_to_a_file_beside_the_config(tmp_path: Path) -> None:
         ({"max_stories": 0}, [FEED], "edition.max_stories: expected a whole number"),
         ({"colour": "red"}, [FEED], "edition.colour: unknown key"),
         ({"clustering": "magic"}, [FEED], "edition.clustering: expected light or embedding"),
+        ({"schedule": "hourly"}, [FEED], "edition.schedule: expected daily or weekdays"),
+        ({"calendar": "lse"}, [FEED], "edition.calendar: expected none or nyse"),
+        ({"catch_up": "soon"}, [FEED], "edition.catch_up: expected a duration such as 6h"),
         (
             {},
             [{**FEED, "section": "bonds"}],
@@ -106,3 +111,22 @@ def test_bad_smtp_url_is_a_config_error(tmp_path: Path) -> None:
     path = write_config(tmp_path, [FEED])
     with pytest.raises(ConfigError, match="DIGEST_SMTP_URL"):
         load_settings(path, env={"DIGEST_SMTP_URL": "http://mail.example.com"})
+
+
+def test_schedule_calendar_catch_up_and_fetch_every(tmp_path: Path) -> None:
+    path = write_config(tmp_path, [FEED], schedule="weekdays", calendar="nyse", catch_up="1h30m")
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    raw["fetch"] = {"fetch_every": "10m"}
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    settings = load_settings(path, env={})
+    timetable = settings.edition.timetable
+    assert timetable.schedule is Cadence.WEEKDAYS and timetable.calendar is Calendar.NYSE
+    assert timetable.catch_up == dt.timedelta(hours=1, minutes=30)
+    assert settings.fetch_every == dt.timedelta(minutes=10)
+    defaults = load_settings(write_config(tmp_path, [FEED]), env={})
+    assert defaults.edition.timetable.catch_up == dt.timedelta(hours=6)
+    assert defaults.fetch_every == dt.timedelta(minutes=30)
+    raw["fetch"] = {"fetch_every": "20s"}
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"fetch\.fetch_every: expected at least 1m"):
+        load_settings(path, env={})

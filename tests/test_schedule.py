@@ -1,6 +1,11 @@
+"""The jobs of ``digest serve``, with the clock passed in: the lease, catching up, the send."""
+
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import subprocess
+import sys
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -8,40 +13,201 @@ import pytest
 
 from digest.config import load_settings
 from digest.models import Subscriber
-from digest.schedule import FETCH_EVERY, edition_job, make_scheduler
+from digest.schedule import LEASE_TTL, SENDER_LEASE, SendTrigger, Service
 from digest.store import Store
 
 from .conftest import Inbox, write_config
 
 FEED = {"name": "Wire", "url": "http://127.0.0.1:9/rss", "section": "stocks"}
+NEW_YORK = ZoneInfo("America/New_York")
 
 
-def test_edition_job_fires_at_send_time_in_the_edition_time_zone(tmp_path: Path) -> None:
+def at(*parts: int) -> dt.datetime:
+    return dt.datetime(*parts, tzinfo=NEW_YORK).astimezone(dt.UTC)
+
+
+def test_the_edition_trigger_fires_at_send_time_in_the_edition_time_zone(tmp_path: Path) -> None:
     settings = load_settings(write_config(tmp_path, [FEED], send_at="06:30"), env={})
-    store = Store(settings.db_url)
-    scheduler = make_scheduler(settings, store)
-    new_york = ZoneInfo("America/New_York")
-    after = dt.datetime(2026, 11, 24, 8, 0, tzinfo=new_york)
-    edition = scheduler.get_job("edition")
-    fire = edition.trigger.get_next_fire_time(None, after)
-    assert fire == dt.datetime(2026, 11, 25, 6, 30, tzinfo=new_york)
-    fetch = scheduler.get_job("fetch")
-    assert fetch.trigger.interval == FETCH_EVERY
+    trigger = SendTrigger(settings.edition.timetable)
+    fire = trigger.get_next_fire_time(None, at(2026, 11, 24, 8, 0))
+    assert fire == at(2026, 11, 25, 6, 30)
+    assert trigger.get_next_fire_time(fire, fire) == at(2026, 11, 26, 6, 30)
+
+
+def test_a_lease_is_held_until_its_holder_stops_renewing(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'digest.db'}")
+    start = at(2026, 12, 1, 6, 0)
+    assert store.take_lease(SENDER_LEASE, "a", start, LEASE_TTL)
+    assert not store.take_lease(SENDER_LEASE, "b", start + LEASE_TTL / 2, LEASE_TTL)
+    assert store.take_lease(SENDER_LEASE, "a", start + LEASE_TTL / 2, LEASE_TTL)  # renewed
+    later = start + LEASE_TTL * 1.4
+    assert not store.take_lease(SENDER_LEASE, "b", later, LEASE_TTL)
+    # a stops renewing: once its lease has run out, b takes over and a cannot come back.
+    takeover = start + LEASE_TTL * 1.6
+    assert store.take_lease(SENDER_LEASE, "b", takeover, LEASE_TTL)
+    assert not store.take_lease(SENDER_LEASE, "a", takeover, LEASE_TTL)
+    assert store.lease_holder(SENDER_LEASE, takeover) == ("b", takeover + LEASE_TTL)
+    store.release_lease(SENDER_LEASE, "b")
+    assert store.lease_holder(SENDER_LEASE, takeover) is None
     store.close()
 
 
-def test_edition_job_sends_nothing_when_every_feed_is_down(
+RACER = """
+import datetime as dt, sys, time
+from digest.store import Store
+store = Store(sys.argv[1])
+start = float(sys.argv[3])
+while time.time() < start:
+    time.sleep(0.001)
+now = dt.datetime(2026, 12, 1, 12, tzinfo=dt.UTC)
+print(store.take_lease("sender", sys.argv[2], now, dt.timedelta(seconds=60)))
+"""
+
+
+def test_two_processes_racing_for_a_free_lease_cannot_both_win(tmp_path: Path) -> None:
+    import os
+    import time
+
+    url = f"sqlite:///{tmp_path / 'digest.db'}"
+    Store(url).close()  # migrated before the race
+    for round_ in range(3):
+        start = time.time() + 1.0
+        racers = [
+            subprocess.Popen(
+                [sys.executable, "-c", RACER, url, f"p{round_}-{name}", str(start)],
+                stdout=subprocess.PIPE,
+                text=True,
+                env=os.environ,
+            )
+            for name in "ab"
+        ]
+        answers = sorted(racer.communicate(timeout=60)[0].strip() for racer in racers)
+        assert answers == ["False", "True"]
+        store = Store(url)
+        store.release_lease(SENDER_LEASE, f"p{round_}-a")
+        store.release_lease(SENDER_LEASE, f"p{round_}-b")
+        store.close()
+
+
+def test_a_second_service_does_not_send_and_says_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = load_settings(write_config(tmp_path, [FEED]), env={})
+    first, second = Store(settings.db_url), Store(settings.db_url)
+    now = at(2026, 12, 1, 6, 0)
+    one = Service(settings, first, holder="one", clock=lambda: now)
+    two = Service(settings, second, holder="two", clock=lambda: now)
+    caplog.set_level(logging.INFO)
+    one.renew_lease()
+    two.renew_lease()
+    assert one.sender and not two.sender
+    assert "not sending: one holds the sender lease" in caplog.text
+    assert two.send(dt.date(2026, 12, 1)) is None
+    # The first stops renewing; once its lease runs out the second takes over.
+    now = at(2026, 12, 1, 6, 0) + LEASE_TTL + dt.timedelta(seconds=1)
+    two.clock = lambda: now
+    two.renew_lease()
+    assert two.sender
+    assert "this process sends the editions (two)" in caplog.text
+    first.close()
+    second.close()
+
+
+def test_a_missed_send_is_caught_up_within_catch_up_and_skipped_after(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from digest.models import Digest
+
+    settings = load_settings(write_config(tmp_path, [FEED], catch_up="2h"), env={})
+    store = Store(settings.db_url)
+    caplog.set_level(logging.INFO)
+    fresh = Service(settings, store, holder="a", clock=lambda: at(2026, 12, 1, 8, 59))
+    fresh.renew_lease()
+    fresh.catch_up()  # a new database: no edition was ever due
+    assert fresh.scheduler.get_job("catch-up") is None and "catching up" not in caplog.text
+    # The service has run before: yesterday's edition is in the database.
+    end = at(2026, 11, 30, 7, 0)
+    yesterday = Digest(dt.date(2026, 11, 30), "Market Digest", "Daily", end, end, (), ())
+    store.save_edition(yesterday, end)
+    inside = Service(settings, store, holder="a", clock=lambda: at(2026, 12, 1, 8, 59))
+    inside.renew_lease()
+    inside.catch_up()
+    job = inside.scheduler.get_job("catch-up")
+    assert job is not None and job.args == (dt.date(2026, 12, 1),)
+    assert "catching up the edition of 2026-12-01, due 1 h 59 min ago" in caplog.text
+    store.release_lease(SENDER_LEASE, "a")
+
+    outside = Service(settings, store, holder="b", clock=lambda: at(2026, 12, 1, 9, 1))
+    outside.renew_lease()
+    outside.catch_up()
+    assert outside.scheduler.get_job("catch-up") is None
+    assert (
+        "skipped the edition of 2026-12-01: it was due 2 h 01 min ago, longer than catch_up "
+        "(2 h 00 min)" in caplog.text
+    )
+    store.close()
+
+
+def test_the_edition_sends_nothing_when_every_feed_is_down(
     tmp_path: Path, inbox: Inbox, caplog: pytest.LogCaptureFixture
 ) -> None:
     settings = load_settings(write_config(tmp_path, [FEED]), env={"DIGEST_SMTP_URL": inbox.url})
     store = Store(settings.db_url)
     store.add_subscriber(Subscriber("ann@example.com"), dt.datetime.now(dt.UTC))
-    edition_job(settings, store)
+    caplog.set_level(logging.INFO)
+    service = Service(settings, store, holder="a")
+    service.renew_lease()
+    date = dt.datetime.now(settings.edition.timezone).date()
+    assert service.send(date) is None
     (health,) = store.feed_states()
     assert health.consecutive_failures == 1 and health.last_error
     assert inbox.messages == []
     (error,) = [record for record in caplog.records if record.levelname == "ERROR"]
     assert "fewer than edition.min_stories (3)" in error.getMessage()
-    date = dt.datetime.now(settings.edition.timezone).date()
+    assert "fetched 1 feeds" in caplog.text and "1 failed" in caplog.text
     assert not store.edition_is_sent(date)  # it is built again at the next run
+    store.close()
+
+
+def test_on_an_nyse_holiday_the_edition_has_no_stocks_section_and_crypto_still_goes(
+    tmp_path: Path,
+) -> None:
+    from dataclasses import replace
+
+    from digest.health import decide
+    from digest.models import FetchResult, Section
+    from digest.pipeline import build_edition
+
+    from .factories import make_item
+
+    feeds = [
+        {"name": "Wire", "url": "https://wire.example.com/rss", "section": "stocks"},
+        {"name": "Coins", "url": "https://coins.example.com/rss", "section": "crypto"},
+    ]
+    settings = load_settings(write_config(tmp_path, feeds, calendar="nyse", min_stories=1), env={})
+    store = Store(settings.db_url)
+    store.sync_feeds(settings.feeds)
+    thanksgiving, friday = dt.date(2026, 11, 26), dt.date(2026, 11, 27)
+    for date in (thanksgiving, friday):
+        sent = at(date.year, date.month, date.day, 7, 0)
+        stocks = [
+            make_item(f"{word} shares rally on {date}", "Wire") for word in ("Nvidia", "Apple")
+        ]
+        crypto = [
+            make_item(f"{word} climbs on {date}", "Coins", section=Section.CRYPTO)
+            for word in ("Bitcoin", "Ether")
+        ]
+        for source, items in zip(settings.feeds, (stocks, crypto), strict=True):
+            items = [replace(item, published=sent - dt.timedelta(hours=2)) for item in items]
+            (feed,) = [state for state in store.feed_states() if state.url == source.url]
+            result = FetchResult(source, 200, body=b"x")
+            store.save_fetch(source.url, decide(result, len(items), feed, sent), items, sent)
+
+    def sections(date: dt.date) -> set[Section]:
+        digest = build_edition(settings, store, date)
+        stories = list(digest.top) + [story for _, part in digest.sections for story in part]
+        return {story.section for story in stories}
+
+    assert sections(thanksgiving) == {Section.CRYPTO}
+    assert sections(friday) == {Section.STOCKS, Section.CRYPTO}
     store.close()

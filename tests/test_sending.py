@@ -345,3 +345,42 @@ def test_unsubscribing_by_the_web_link_or_the_cli_mid_send_stops_the_mail(
         send_edition(settings, store, DATE, NOW, force=True, policy=policy)
     assert set(sink.received) == set(PEOPLE) - {by_link, by_cli}
     assert store.delivery_counts(DATE) == {"sent": 10, "cancelled": 2}
+
+
+def test_the_service_retries_deferred_and_unknown_deliveries_of_the_last_day(
+    line: tuple[Settings, Store], sink: Sink
+) -> None:
+    from digest.schedule import Service
+
+    settings, store = line
+    sink.rcpt_reply = lambda rcpt, attempt: (
+        "451 4.7.1 try again later" if rcpt == PEOPLE[0] and attempt == 1 else "250 OK"
+    )
+    sink.data_reply = lambda rcpt, attempt: (
+        WITHHOLD_AND_DIE if rcpt == PEOPLE[1] and attempt == 1 else "250 OK"
+    )
+    send(settings, store, retry_waits=(dt.timedelta(hours=1),), connections=1)
+    counts = store.delivery_counts(DATE)
+    assert counts == {"sent": 10, "deferred": 1, "unknown": 1}
+    store.add_subscriber(Subscriber("late@example.com"), NOW + dt.timedelta(hours=1))
+    # An hour has passed: the deferred message is due again.
+    from digest.store import schema
+
+    with store.begin() as c:
+        c.execute(
+            schema.deliveries.update()
+            .where(schema.deliveries.c.status == "deferred")
+            .values(next_attempt=dt.datetime(2000, 1, 1))
+        )
+
+    service = Service(settings, store, holder="a", clock=lambda: NOW + dt.timedelta(hours=2))
+    service.renew_lease()
+    service.retry()
+    assert store.delivery_counts(DATE) == {"sent": 12}
+    assert sink.received[PEOPLE[0]] == 1 and sink.received[PEOPLE[1]] == 2
+    assert "late@example.com" not in sink.received  # an older edition is not replanned
+
+    a_day_later = Service(settings, store, holder="a", clock=lambda: NOW + dt.timedelta(days=2))
+    a_day_later.renew_lease()
+    a_day_later.retry()  # nothing of the last 24 hours: nothing to do
+    assert sum(sink.received.values()) == 13

@@ -133,7 +133,9 @@ def test_preferences_page_shows_the_subscription(site: Site) -> None:
     status, _, body = site.get(f"/preferences?t={token_for(site, Purpose.PREFERENCES)}")
     assert status == 200 and "ann@example.com is subscribed" in body
     # Its unsubscribe button carries a token for unsubscribing, not the page's own.
-    action = BeautifulSoup(body, "html.parser").find("form")["action"]  # type: ignore[index]
+    soup = BeautifulSoup(body, "html.parser")
+    form = soup.find("form", action=lambda value: str(value).startswith("/unsubscribe?"))
+    action = form["action"]  # type: ignore[index]
     status, _, _ = site.get(str(action), data=b"")
     assert status == 200 and site.store.subscribers(active_only=True) == []
     report = site.store.report("ann@example.com")
@@ -276,3 +278,185 @@ def test_only_published_editions_are_shown(tmp_path: Path) -> None:
             assert site.get("/feed.xml")[2].count("<entry>") == 1
     finally:
         store.close()
+
+
+def raw_get(port: int, path: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+    """A GET that does not follow redirects, with any Host header."""
+    import http.client
+
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request("GET", path, headers=headers)
+        response = connection.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    finally:
+        connection.close()
+
+
+def test_every_response_has_the_security_headers_and_personal_ones_are_not_stored(
+    site: Site,
+) -> None:
+    token = token_for(site, Purpose.PREFERENCES)
+    for path in ("/", "/archive/", "/archive/1999-01-01", "/nowhere", "/feed.xml", "/healthz"):
+        headers = raw_get(site.port, path, {})[1]
+        assert headers["x-content-type-options"] == "nosniff", path
+        assert headers["x-frame-options"] == "DENY", path
+        assert "default-src 'none'" in headers["content-security-policy"], path
+        assert headers.get("cache-control") != "no-store", path
+    personal = [
+        f"/preferences?t={token}",
+        f"/archive/{DATE}?t={token_for(site, Purpose.ARCHIVE)}",
+        "/unsubscribe?t=garbage",
+        "/confirm?t=garbage",
+        "/subscribe",
+    ]
+    for path in personal:
+        assert raw_get(site.port, path, {})[1]["cache-control"] == "no-store", path
+
+
+def test_redirects_are_relative_whatever_the_host_header(site: Site) -> None:
+    status, headers, _ = raw_get(site.port, "/archive?page=2", {"Host": "evil.example.net"})
+    assert status == 308 and headers["location"] == "/archive/?page=2"
+    assert headers["x-content-type-options"] == "nosniff"
+
+
+def test_healthz_answers_json_with_the_last_fetch_edition_and_next_run(site: Site) -> None:
+    import json
+
+    status, headers, body = site.get("/healthz")
+    assert status == 200 and headers["content-type"] == "application/json"
+    health = json.loads(body)
+    assert health["ok"] and health["database"] == "ok"
+    assert health["last_edition"] == "2026-11-24"
+    assert health["next_edition"].endswith(":00-05:00") and "T07:00" in health["next_edition"]
+    assert "ann@example.com" not in body
+
+
+def test_status_needs_the_status_token(tmp_path: Path) -> None:
+    import json
+
+    with serve_site(tmp_path) as site:
+        assert site.get("/status")[0] == 404  # no DIGEST_STATUS_TOKEN: no /status at all
+    (tmp_path / "with").mkdir()
+    with serve_site(tmp_path / "with", env={"DIGEST_STATUS_TOKEN": "s3cret"}) as site:
+        site.store.sync_feeds(site.settings.feeds)
+        assert raw_get(site.port, "/status", {})[0] == 401
+        assert raw_get(site.port, "/status", {"Authorization": "Bearer wrong"})[0] == 401
+        status, headers, body = raw_get(site.port, "/status", {"Authorization": "Bearer s3cret"})
+        assert status == 200 and headers["cache-control"] == "no-store"
+        answer = json.loads(body)
+        assert answer["editions"] == [{"date": "2026-11-24", "deliveries": {"sent": 1}}]
+        assert answer["feeds"][0]["url"] == "https://wire.example.com/rss"
+        assert answer["sender"] is None
+
+
+def test_digest_status_shows_the_next_edition_and_the_ledgers(tmp_path: Path) -> None:
+    from .conftest import invoke_cli
+
+    with serve_site(tmp_path) as site:
+        code, output = invoke_cli(site.settings.config_path, "status")
+        assert code == 0, output
+        assert "Next edition: " in output and "every day at 07:00 (America/New_York)" in output
+        assert "2026-11-24: 1 sent" in output
+        assert "Sender: no digest serve holds the sender lease now." in output
+        code, output = invoke_cli(site.settings.config_path, "status", "--json")
+        assert code == 0 and '"schedule": "every day at 07:00' in output
+
+
+def test_the_archive_shows_each_edition_with_its_top_three_headlines_paginated(
+    site: Site,
+) -> None:
+    from dataclasses import replace
+
+    digest = site.store.load_edition(DATE)
+    assert digest is not None
+    for back in range(1, 22):
+        date = DATE - dt.timedelta(days=back)
+        site.store.save_edition(replace(digest, date=date), BASE)
+        site.store.plan_deliveries(date, lambda email, date=date: f"<{date}{email}>")
+        site.store.mark_delivery(date, "ann@example.com", BASE)
+    status, _, body = site.get("/archive/")
+    assert status == 200
+    soup = BeautifulSoup(body, "html.parser")
+    editions = soup.select("div.edition")
+    assert len(editions) == 20
+    first = editions[0]
+    assert first.h2 is not None and first.h2.get_text() == "Tuesday, November 24, 2026"
+    headlines = [item.get_text() for item in first.select("li")]
+    assert headlines[0] == "Fed holds rates <steady>" and 1 < len(headlines) <= 3
+    assert "Page 1 of 2" in soup.get_text()
+    older = soup.find("a", rel="next")
+    assert older is not None and older["href"] == "/archive/?page=2"
+    status, _, body = site.get("/archive/?page=2")
+    page_two = BeautifulSoup(body, "html.parser")
+    assert status == 200 and len(page_two.select("div.edition")) == 2
+    newer = page_two.find("a", rel="prev")
+    assert newer is not None and newer["href"] == "/archive/"
+    assert site.get("/archive/?page=3")[0] == 404
+    assert site.get("/archive/?page=two")[0] == 404
+
+
+@pytest.mark.parametrize("path", ["/", "/archive/", f"/archive/{DATE}", "/subscribe"])
+def test_every_page_has_a_title_a_description_and_open_graph_tags(site: Site, path: str) -> None:
+    status, _, body = site.get(path)
+    assert status == 200
+    soup = BeautifulSoup(body, "html.parser")
+    assert soup.title is not None and soup.title.get_text().strip()
+
+    def meta(attribute: str, name: str) -> str:
+        tag = soup.find("meta", attrs={attribute: name})
+        assert tag is not None, name
+        return str(tag["content"])
+
+    assert meta("name", "description")
+    assert meta("property", "og:title")
+    assert meta("property", "og:description") == meta("name", "description")
+    assert meta("property", "og:url").startswith(site.settings.edition.site_url + "/")
+    assert meta("property", "og:site_name") == "Market Digest"
+
+
+def test_the_preferences_page_changes_the_watchlist(site: Site) -> None:
+    page = f"/preferences?t={token_for(site, Purpose.PREFERENCES)}"
+    status, _, body = site.get(page)
+    assert status == 200 and "value='NVDA'" in body
+    status, _, body = site.get(page, data=b"watch=btc%2C+AAPL")
+    assert status == 200 and "Saved: your watchlist is BTC, AAPL." in body
+    person = site.store.subscriber("ann@example.com")
+    assert person is not None and person.watchlist == ("BTC", "AAPL")
+    status, _, body = site.get(page, data=b"watch=NOTASYMBOL")
+    assert status == 400 and "Unknown ticker or coin &#x27;NOTASYMBOL&#x27;." in body
+    person = site.store.subscriber("ann@example.com")
+    assert person is not None and person.watchlist == ("BTC", "AAPL")
+    assert site.get("/preferences?t=garbage", data=b"watch=BTC")[0] == 400
+
+
+def test_healthz_answers_503_when_the_scheduler_is_not_running(tmp_path: Path) -> None:
+    import json
+
+    from digest.schedule import Service
+
+    feed = {"name": "Wire", "url": "https://wire.example.com/rss", "section": "stocks"}
+    settings = load_settings(write_config(tmp_path, [feed]), env={})
+    store = Store(settings.db_url)
+    service = Service(settings, store)  # never started
+    try:
+        with serve_app(make_app(settings, store, service=service)) as port:
+            status, headers, body = raw_get(port, "/healthz", {})
+    finally:
+        store.close()
+    assert status == 503
+    assert json.loads(body)["scheduler"] == "stopped"
+    assert "strict-transport-security" not in headers  # an http site
+
+
+def test_an_https_site_asks_browsers_to_stay_on_https(tmp_path: Path) -> None:
+    feed = {"name": "Wire", "url": "https://wire.example.com/rss", "section": "stocks"}
+    config = write_config(tmp_path, [feed], site_url="https://digest.example.com")
+    settings = load_settings(config, env={})
+    store = Store(settings.db_url)
+    try:
+        with serve_app(make_app(settings, store)) as port:
+            headers = raw_get(port, "/nowhere", {})[1]
+    finally:
+        store.close()
+    assert headers["strict-transport-security"] == "max-age=31536000"

@@ -204,6 +204,7 @@ Environment (secrets go here, never in the YAML file):
                         NEW,OLD: signs with NEW, accepts both (key rotation)
   DIGEST_DKIM_KEY       PEM private key to sign every message with DKIM
   DIGEST_DKIM_SELECTOR  that key's selector (set both or neither)
+  DIGEST_STATUS_TOKEN   opens /status to who sends it (unset: /status is off)
 
 \b
 Exit status:

@@ -152,36 +152,6 @@ def preview(context: Context, port: int) -> None:
 
 
 @main.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
-@click.option("--port", default=8025, show_default=True, help="Port for the web pages.")
-@pass_context
-def serve(context: Context, host: str, port: int) -> None:
-    """Run the schedule (fetch every 30 minutes, send at send_at) and the web pages."""
-    import logging
-
-    import uvicorn
-
-    from ..schedule import make_scheduler
-    from ..web import make_app
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    with context.store() as store:
-        scheduler = make_scheduler(context.settings, store)
-        scheduler.start()
-        edition = scheduler.get_job("edition")
-        say(
-            f"Next edition at {edition.next_run_time:%Y-%m-%d %H:%M %Z}; "
-            f"web pages at http://{host}:{port}/ (Ctrl-C stops)"
-        )
-        try:
-            uvicorn.run(
-                make_app(context.settings, store), host=host, port=port, log_level="warning"
-            )
-        finally:
-            scheduler.shutdown(wait=True)
-
-
-@main.command()
 @pass_context
 def demo(context: Context) -> None:
     """Run the whole job on the bundled sample feeds and subscribers.

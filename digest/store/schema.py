@@ -164,6 +164,17 @@ deliveries = Table(
 )
 deliveries_status = Index("deliveries_status", deliveries.c.edition_id, deliveries.c.status)
 
+#: Added by the sender-lease migration: who may send. One row per lease name; whoever holds
+#: it renews ``expires_at`` well before it passes, and another process takes it once it has.
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(200), nullable=False),
+    Column("taken_at", DateTime, nullable=False),
+    Column("expires_at", DateTime, nullable=False),
+)
+
 _V1_TABLES = [meta, feeds, items, subscribers, editions, deliveries]
 
 
@@ -376,6 +387,11 @@ def _lifecycle_v7(connection: Connection) -> None:
     subscribers_public_id.create(connection, checkfirst=True)
 
 
+def _sender_lease(connection: Connection) -> None:
+    """The leases table: one ``digest serve`` sends, the others only serve pages."""
+    leases.create(connection, checkfirst=True)
+
+
 #: Numbered migrations; append, never edit one that has shipped.
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _create_v1,
@@ -385,6 +401,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _one_subscriber_per_address_v5,
     _send_ledger_v6,
     _lifecycle_v7,
+    _sender_lease,
 ]
 
 

@@ -173,6 +173,16 @@ class SubscriberStore(Database):
             row = c.execute(_with_since().where(s.subscribers.c.public_id == public_id)).first()
         return None if row is None else record_of(row)
 
+    def set_watchlist(self, public_id: str, watchlist: tuple[str, ...]) -> bool:
+        """Give the subscriber a personal link names this watchlist; False if there is none."""
+        with self.begin() as c:
+            changed = c.execute(
+                s.subscribers.update()
+                .where(s.subscribers.c.public_id == public_id)
+                .values(watchlist=" ".join(watchlist))
+            )
+        return changed.rowcount == 1
+
     def report(self, email: str) -> SubscriberReport | None:
         """``email``'s state, history and deliveries, or None if not a subscriber."""
         h, d, e = s.subscriber_changes.c, s.deliveries.c, s.editions.c
