@@ -138,9 +138,16 @@ class Ledger:
     """``digest send`` on a SQLite store filled once (outside the time measured); each
     ``send`` is a new edition to every reader, timed from planning its ledger to the summary."""
 
-    def __init__(self, sink: Sink, digest: Digest, readers: list[Subscriber], folder: Path):
+    def __init__(
+        self,
+        sink: Sink,
+        digest: Digest,
+        readers: list[Subscriber],
+        folder: Path,
+        name: str = "ledger.db",
+    ) -> None:
         env = {
-            "DIGEST_DB": f"sqlite:///{folder / 'ledger.db'}",
+            "DIGEST_DB": f"sqlite:///{folder / name}",
             "DIGEST_SMTP_URL": f"smtp://{sink.host}:{sink.port}",
         }
         self.settings = load_settings(REPO / "samples" / "feeds.yaml", env=env)
@@ -182,6 +189,22 @@ def dkim_key(folder: Path) -> DkimKey | None:
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def growth_mb(run: Callable[[], object]) -> float:
+    """How far the process's resident memory rose above where it was while ``run`` ran:
+    Linux's high-water mark, reset first (``/proc/self/clear_refs``)."""
+    Path("/proc/self/clear_refs").write_text("5")
+    before = _status_mb("VmRSS")
+    run()
+    return _status_mb("VmHWM") - before
+
+
+def _status_mb(field: str) -> float:
+    for status_line in Path("/proc/self/status").read_text().splitlines():
+        if status_line.startswith(f"{field}:"):
+            return int(status_line.split()[1]) / 1024
+    raise SystemExit(f"bench: no {field} in /proc/self/status")
 
 
 def line(label: str, run: Run, plain: Run, build: bool = True) -> None:
@@ -227,7 +250,13 @@ def main(argv: Sequence[str] | None = None) -> None:
             rounds["fast_many"].append(send(sink, messages, fresh.bytes_for, connections))
             rounds["ledger"].append(ledger.send(connections))
         ledger_rss = peak_rss_mb()
+        # Memory flat in the list's length: what one more send adds, at the full count and
+        # at a tenth of it.
+        grew = growth_mb(lambda: ledger.send(connections))
         ledger.close()
+        tenth = Ledger(sink, digest, readers[: count // 10], Path(folder), "tenth.db")
+        grew_tenth = growth_mb(lambda: tenth.send(connections))
+        tenth.close()
         plain, plain_many = median(rounds["plain"]), median(rounds["plain_many"])
         fast_many, through_ledger = median(rounds["fast_many"]), median(rounds["ledger"])
         old_path = send(sink, messages[:OLD_PATH_MESSAGES], old)
@@ -274,11 +303,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"{through_ledger.rate / plain.rate:.2f}x the plain loop over one; {count:,} "
         f"subscribers in {through_ledger.seconds:.1f} s (medians of {ROUNDS} turns each)"
     )
-    print(f"  peak RSS {ledger_rss:.0f} MB after the full path")
+    print(
+        f"  peak RSS {ledger_rss:.0f} MB after the full path; a send to {count:,} raised "
+        f"resident memory by {grew:.1f} MB, to {count // 10:,} by {grew_tenth:.1f} MB"
+    )
     runs = [*(run for turns in rounds.values() for run in turns)]
     runs += [old_path, fast, mailer_run]
     runs += [dkim] if dkim else []
-    expected = sum(run.messages for run in runs)
+    # The two sends whose memory was measured went to every reader and to a tenth.
+    expected = sum(run.messages for run in runs) + count + count // 10
     if received != expected:
         raise SystemExit(f"bench: the sink took {received} messages, not {expected}")
 
