@@ -77,11 +77,24 @@ class Slots:
     @contextlib.asynccontextmanager
     async def slot(self, url: str) -> AsyncIterator[float]:
         """Wait for a free slot for ``url``'s host; yields the seconds waited."""
-        host = (urlsplit(url).hostname or "").lower()
-        queue = self._hosts.setdefault(host, asyncio.Semaphore(self._per_host))
+        queue = self._hosts.setdefault(origin(url), asyncio.Semaphore(self._per_host))
         started = time.perf_counter()
         async with queue, self._all:
             yield time.perf_counter() - started
+
+
+def origin(url: str) -> str:
+    """The server a URL is served by, ``host:port``, as the connection pool counts hosts:
+    two ports of one address are two servers."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if port is None:
+        port = 443 if scheme == "https" else 80
+    return f"{(parts.hostname or '').lower()}:{port}"
 
 
 async def fetch_all(
