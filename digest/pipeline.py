@@ -28,11 +28,12 @@ from .errors import (
     FeedError,
     MessageRefusedError,
     SendError,
-    StoreError,
 )
 from .fetch import FetchPolicy, fetch_all, make_user_agent
 from .floor import why_not_send
-from .health import EMPTY_ERROR, decide, is_due
+from .health import EMPTY_ERROR, is_due
+from .intake import FeedReport as FeedReport  # where the CLI and the scheduler find it
+from .intake import take_in
 from .ledger import Status
 from .lifecycle import Mail, Notice
 from .message import (
@@ -47,7 +48,6 @@ from .models import (
     Delivery,
     Digest,
     FeedSource,
-    FeedState,
     FetchResult,
     Item,
     Section,
@@ -59,22 +59,6 @@ from .site import Site
 from .store import Store
 from .window import edition_date, edition_window
 from .wire import EditionMessages
-
-
-@dataclass(frozen=True, slots=True)
-class FeedReport:
-    """What one feed gave in a fetch, or why it was not fetched this time."""
-
-    name: str
-    url: str
-    status: int | None
-    items: int
-    new_items: int
-    error: str | None
-    #: Set when the feed was not due: it is backing off or the server asked us to wait.
-    postponed_until: dt.datetime | None = None
-    #: Seconds it waited for a free connection to its host (fetch.per_host at a time).
-    waited: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,44 +161,8 @@ def fetch_feeds(
         for feed in feeds
         if feed.url not in due
     ]
-    results = asyncio.run(
-        fetch_all(
-            [feed.source for feed in due.values()],
-            {url: feed.validators for url, feed in due.items()},
-            policy or make_policy(settings),
-        )
-    )
-    stored = [_store_result(store, result, due[result.source.url], now) for result in results]
-    return stored + postponed
-
-
-def _store_result(
-    store: Store, result: FetchResult, feed: FeedState, now: dt.datetime
-) -> FeedReport:
-    """Parse and store one feed's fetch; whatever goes wrong stays with this feed."""
-    try:
-        items = []
-        if result.ok and result.body is not None:
-            items = parse_feed(result.body, result.source, now, result.content_type)
-        update = decide(result, len(items), feed, now)
-        new = store.save_fetch(feed.url, update, items, now)
-    except StoreError:
-        raise  # the database itself is in trouble: no other feed would fare better
-    except Exception as exc:  # a feed no rule foresaw: recorded on it, with backoff
-        result = replace(result, error=f"could not read or store it: {_describe(exc)}", body=None)
-        update = decide(result, 0, feed, now)
-        store.save_fetch(feed.url, update, [], now)
-        items, new = [], 0
-    stored = len(items) if update.ok else 0
-    return FeedReport(
-        feed.name,
-        feed.url,
-        result.status,
-        stored,
-        new,
-        result.error or update.last_error,
-        waited=result.waited,
-    )
+    fetched = asyncio.run(take_in(store, due, policy or make_policy(settings), now))
+    return fetched + postponed
 
 
 def _describe(exc: BaseException) -> str:
