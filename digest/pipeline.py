@@ -20,7 +20,6 @@ from urllib.parse import urlsplit
 from sqlalchemy.engine import make_url
 
 from .config import Settings
-from .discover import discover_feeds
 from .dispatch import SendPolicy, dispatch
 from .errors import (
     ConfigError,
@@ -395,6 +394,9 @@ def check_feed(settings: Settings, url: str, now: dt.datetime) -> FeedCheck:
     if not result.ok or result.body is None:
         return FeedCheck(result, ())
     items = tuple(parse_feed(result.body, source, now, result.content_type))
+    # bs4 is loaded only here: fetching and sending never need it.
+    from .discover import discover_feeds
+
     alternates = () if items else tuple(discover_feeds(result.body, url))
     return FeedCheck(result, items, alternates)
 

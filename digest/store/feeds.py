@@ -32,32 +32,39 @@ class FeedStore(Database):
         """
         sources = list(sources)
         with self.begin() as c:
-            known = {
-                row.config_url: row.id
-                for row in c.execute(
-                    select(s.feeds.c.config_url, s.feeds.c.id).where(
-                        s.feeds.c.origin == Origin.CONFIG
-                    )
+            rows = c.execute(
+                select(
+                    s.feeds.c.id,
+                    s.feeds.c.url,
+                    s.feeds.c.origin,
+                    s.feeds.c.config_url,
+                    *(s.feeds.c[name] for name in _CONFIGURED),
                 )
-            }
-            taken = {row.url: row.id for row in c.execute(select(s.feeds.c.url, s.feeds.c.id))}
+            ).all()
+            known = {row.config_url: row for row in rows if row.origin == Origin.CONFIG}
+            taken = {row.url: row.id for row in rows}
+            changed: list[dict[str, Any]] = []
+            adopted: list[dict[str, Any]] = []
+            added: list[dict[str, Any]] = []
             for source in sources:
                 values = _configured_values(source)
                 if source.url in known:
-                    c.execute(s.feeds.update().where(s.feeds.c.id == known[source.url]), values)
+                    row = known[source.url]
+                    if any(getattr(row, name) != value for name, value in values.items()):
+                        changed.append({"row_id": row.id, **values})
                 elif source.url in taken:
                     # Added from the CLI first, listed in the configuration now.
-                    c.execute(
-                        s.feeds.update()
-                        .where(s.feeds.c.id == taken[source.url])
-                        .values(origin=Origin.CONFIG, config_url=source.url, **values)
-                    )
+                    row_id = taken[source.url]
+                    adopted.append({"row_id": row_id, "config_url": source.url, **values})
                 else:
-                    c.execute(
-                        s.feeds.insert().values(
-                            url=source.url, origin=Origin.CONFIG, config_url=source.url, **values
-                        )
-                    )
+                    origin = {"origin": Origin.CONFIG, "config_url": source.url}
+                    added.append({"url": source.url, **origin, **values})
+            if changed:
+                c.execute(_BY_ROW_ID, changed)
+            if adopted:
+                c.execute(_BY_ROW_ID.values(origin=Origin.CONFIG), adopted)
+            if added:
+                c.execute(s.feeds.insert(), added)
             configured = {source.url for source in sources}
             gone = [url for url in known if url not in configured]
             if gone:
@@ -156,7 +163,8 @@ class FeedStore(Database):
         return [new.get(outcome.url, 0) for outcome in outcomes]
 
 
-_UPDATE_STATE = s.feeds.update().where(s.feeds.c.id == bindparam("row_id"))
+_BY_ROW_ID = s.feeds.update().where(s.feeds.c.id == bindparam("row_id"))
+_UPDATE_STATE = _BY_ROW_ID
 _MOVE = s.feeds.update().where(s.feeds.c.id == bindparam("row_id")).values(url=bindparam("new_url"))
 #: URLs looked up in one query: far below any database's limit on bound parameters.
 _LOOKUP_CHUNK = 500
@@ -203,6 +211,10 @@ def _state_values(update: FeedUpdate) -> dict[str, Any]:
         "etag": update.validators.etag,
         "last_modified": update.validators.last_modified,
     }
+
+
+#: The columns of a feed that its configuration decides.
+_CONFIGURED = ("name", "section", "weight", "is_primary", "active")
 
 
 def _configured_values(source: FeedSource) -> dict[str, Any]:
