@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import fastfeedparser
-import feedparser
 
 from .models import FeedSource, Item
 from .sanitize import (
@@ -42,10 +41,6 @@ SUMMARY_SOURCE_LIMIT = 16_000
 TITLE_LIMIT = 300
 #: Longest outlet name: a name is a few words, and it is shown beside every story.
 SOURCE_NAME_LIMIT = 100
-
-# Our own sanitizer runs on every field; feedparser's would only cost time.
-feedparser.SANITIZE_HTML = False
-feedparser.RESOLVE_RELATIVE_URIS = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +177,12 @@ def _iso_date(value: Any) -> dt.datetime | None:
 def slow_entries(
     body: bytes, content_type: str | None = None, base_url: str | None = None
 ) -> list[Entry]:
+    # Loaded here, for the few feeds that need it: most runs never do.
+    import feedparser
+
+    # Our own sanitizer runs on every field; feedparser's would only cost time.
+    feedparser.SANITIZE_HTML = False
+    feedparser.RESOLVE_RELATIVE_URIS = False
     headers = {"content-type": content_type} if content_type else {}
     if base_url:
         headers["content-location"] = base_url

@@ -123,16 +123,8 @@ def clean_html(html: str, limit: int | None = None) -> str:
     """
     if limit is not None:
         html = html[:limit]
-    cleaned = nh3.clean(
-        # Before: nh3 cannot take a surrogate at all (it raises).
-        _html_characters(html),
-        tags=ALLOWED_TAGS,
-        clean_content_tags=_DROP_WITH_CONTENT,
-        attributes=ALLOWED_ATTRIBUTES,
-        url_schemes=ALLOWED_SCHEMES,
-        attribute_filter=_absolute_links_only,
-        link_rel="noopener noreferrer nofollow",
-    )
+    # Before: nh3 cannot take a surrogate at all (it raises).
+    cleaned = _HTML_CLEANER.clean(_html_characters(html))
     # After as well: a character reference ("&#xFFFE;", "&#x1;") comes out as the character.
     return _html_characters(cleaned).strip()
 
@@ -150,15 +142,24 @@ def _absolute_links_only(tag: str, attribute: str, value: str) -> str | None:
 
 _ABSOLUTE_PREFIXES = ("http://", "https://", "mailto:")
 
+# Built once: nh3.clean would build its rules from these sets again on every call.
+_HTML_CLEANER = nh3.Cleaner(
+    tags=ALLOWED_TAGS,
+    clean_content_tags=_DROP_WITH_CONTENT,
+    attributes=ALLOWED_ATTRIBUTES,
+    url_schemes=ALLOWED_SCHEMES,
+    attribute_filter=_absolute_links_only,
+    link_rel="noopener noreferrer nofollow",
+)
+_TEXT_CLEANER = nh3.Cleaner(tags=set(), clean_content_tags=_DROP_WITH_CONTENT)
+
 
 def clean_text(html_or_text: str, limit: int | None = None) -> str:
     """Plain text as a reader would see it, made a ``safe_line`` of at most ``limit``."""
     text = _drop(_NOT_IN_A_LINE, _MAYBE_NOT_IN_A_LINE, html_or_text)
     if "<" in text or "&" in text:
         # A space before every tag keeps words of adjacent blocks apart ("a</p><p>b" → "a b").
-        stripped = nh3.clean(
-            text.replace("<", " <"), tags=set(), clean_content_tags=_DROP_WITH_CONTENT
-        )
+        stripped = _TEXT_CLEANER.clean(text.replace("<", " <"))
         text = " ".join(html.unescape(stripped).split())
         text = _SPACE_BEFORE_PUNCTUATION.sub(r"\1", text)
     # Last: entities unescape to any character at all ("&#x2028;", "&#x202E;").
