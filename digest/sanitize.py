@@ -229,17 +229,18 @@ def canonical_link(url: str) -> str:
         port = parts.port
     except ValueError:
         return url
-    query = [
-        (name, value)
-        for name, value in parse_qsl(parts.query, keep_blank_values=True)
-        if not _is_tracking(name)
-    ]
+    query = ""
+    if parts.query:
+        kept = [
+            (name, value)
+            for name, value in parse_qsl(parts.query, keep_blank_values=True)
+            if not _is_tracking(name)
+        ]
+        query = urlencode(kept, doseq=True)
     netloc = parts.netloc.lower()
     if port in (80, 443):
         netloc = netloc.rsplit(":", 1)[0]
-    return urlunsplit(
-        (parts.scheme.lower(), netloc, parts.path or "/", urlencode(query, doseq=True), "")
-    )
+    return urlunsplit((parts.scheme.lower(), netloc, parts.path or "/", query, ""))
 
 
 def _is_tracking(name: str) -> bool:
