@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from .errors import StoreError
-from .fetch import FetchPolicy, fetch_each
-from .health import decide
+from .config import Settings
+from .errors import FeedError, StoreError
+from .fetch import FetchPolicy, fetch_each, make_user_agent
+from .health import decide, is_due
 from .models import FeedState, FetchOutcome, FetchResult, Item
-from .parse import parse_feed
 from .store import Store
 
 #: Feeds parsed together and written in one transaction.
@@ -48,6 +48,58 @@ class _Parsed:
     result: FetchResult
     feed: FeedState
     outcome: FetchOutcome
+
+
+def make_policy(settings: Settings) -> FetchPolicy:
+    return FetchPolicy(
+        user_agent=make_user_agent(settings.edition.site_url),
+        allow_private_hosts=settings.allow_private_hosts,
+        per_host=settings.per_host,
+    )
+
+
+def open_store(settings: Settings) -> Store:
+    """The store of ``settings``, its configured feeds in step with the configuration."""
+    store = Store(settings.db_url)
+    try:
+        store.sync_feeds(settings.feeds)
+    except BaseException:
+        store.close()
+        raise
+    return store
+
+
+def fetch_feeds(
+    settings: Settings,
+    store: Store,
+    now: dt.datetime,
+    policy: FetchPolicy | None = None,
+    *,
+    force: bool = False,
+    only: Sequence[str] = (),
+) -> list[FeedReport]:
+    """Fetch every feed that is due, store new items and each feed's health.
+
+    Feeds that are backing off after failures, or that a server asked to wait, are listed
+    with the time they are due again; ``force`` fetches them all the same. ``only`` limits
+    the run to those feed URLs.
+    """
+    store.sync_feeds(settings.feeds)
+    feeds = [feed for feed in store.feed_states() if feed.active and feed.gone_at is None]
+    if only:
+        known = {feed.url for feed in feeds}
+        unknown = [url for url in only if url not in known]
+        if unknown:
+            raise FeedError(unknown[0], "not an active feed (see 'digest feeds')")
+        feeds = [feed for feed in feeds if feed.url in only]
+    due = {feed.url: feed for feed in feeds if force or is_due(feed, now)}
+    postponed = [
+        FeedReport(feed.name, feed.url, feed.last_status, 0, 0, None, feed.next_attempt)
+        for feed in feeds
+        if feed.url not in due
+    ]
+    fetched = asyncio.run(take_in(store, due, policy or make_policy(settings), now))
+    return fetched + postponed
 
 
 async def take_in(
@@ -83,6 +135,9 @@ def _parse(result: FetchResult, feed: FeedState, now: dt.datetime) -> _Parsed:
     items: list[Item] = []
     try:
         if result.ok and result.body is not None:
+            # Loaded with the first body: a run where every feed answers 304 never needs it.
+            from .parse import parse_feed
+
             items = parse_feed(result.body, result.source, now, result.content_type)
     except Exception as exc:  # a feed no rule foresaw: recorded on it, with backoff
         return _failed(result, feed, now, exc)

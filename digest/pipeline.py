@@ -24,15 +24,18 @@ from .dispatch import SendPolicy, dispatch
 from .errors import (
     ConfigError,
     EditionError,
-    FeedError,
     MessageRefusedError,
     SendError,
 )
-from .fetch import FetchPolicy, fetch_all, make_user_agent
+from .fetch import fetch_all
 from .floor import why_not_send
-from .health import EMPTY_ERROR, is_due
-from .intake import FeedReport as FeedReport  # where the CLI and the scheduler find it
-from .intake import take_in
+from .health import EMPTY_ERROR
+
+# Where the scheduler, the CLI and the public API have always found them.
+from .intake import FeedReport as FeedReport
+from .intake import fetch_feeds as fetch_feeds
+from .intake import make_policy as make_policy
+from .intake import open_store as open_store
 from .ledger import Status
 from .lifecycle import Mail, Notice
 from .message import (
@@ -110,58 +113,6 @@ class EditionReport:
 def today(settings: Settings, now: dt.datetime) -> dt.date:
     """The date of the next edition to go out, in the edition's time zone."""
     return edition_date(now, settings.edition.timezone)
-
-
-def make_policy(settings: Settings) -> FetchPolicy:
-    return FetchPolicy(
-        user_agent=make_user_agent(settings.edition.site_url),
-        allow_private_hosts=settings.allow_private_hosts,
-        per_host=settings.per_host,
-    )
-
-
-def open_store(settings: Settings) -> Store:
-    """The store of ``settings``, its configured feeds in step with the configuration."""
-    store = Store(settings.db_url)
-    try:
-        store.sync_feeds(settings.feeds)
-    except BaseException:
-        store.close()
-        raise
-    return store
-
-
-def fetch_feeds(
-    settings: Settings,
-    store: Store,
-    now: dt.datetime,
-    policy: FetchPolicy | None = None,
-    *,
-    force: bool = False,
-    only: Sequence[str] = (),
-) -> list[FeedReport]:
-    """Fetch every feed that is due, store new items and each feed's health.
-
-    Feeds that are backing off after failures, or that a server asked to wait, are listed
-    with the time they are due again; ``force`` fetches them all the same. ``only`` limits
-    the run to those feed URLs.
-    """
-    store.sync_feeds(settings.feeds)
-    feeds = [feed for feed in store.feed_states() if feed.active and feed.gone_at is None]
-    if only:
-        known = {feed.url for feed in feeds}
-        unknown = [url for url in only if url not in known]
-        if unknown:
-            raise FeedError(unknown[0], "not an active feed (see 'digest feeds')")
-        feeds = [feed for feed in feeds if feed.url in only]
-    due = {feed.url: feed for feed in feeds if force or is_due(feed, now)}
-    postponed = [
-        FeedReport(feed.name, feed.url, feed.last_status, 0, 0, None, feed.next_attempt)
-        for feed in feeds
-        if feed.url not in due
-    ]
-    fetched = asyncio.run(take_in(store, due, policy or make_policy(settings), now))
-    return fetched + postponed
 
 
 def _describe(exc: BaseException) -> str:
