@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from digest.config import load_settings
 from digest.fetch import FetchPolicy, fetch_each
 from digest.intake import BATCH, fetch_feeds
-from digest.models import FeedSource, Section
+from digest.models import FeedSource, Item, Section
 from digest.store import Store
 
 from .conftest import FeedServer, Route, write_config
@@ -63,3 +67,34 @@ def test_each_result_comes_as_soon_as_it_is_complete(feed_server: FeedServer) ->
         return [result.source.name async for result in fetch_each(sources, None, policy)]
 
     assert asyncio.run(arrivals()) == ["Fast", "Slow"]
+
+
+def test_a_feed_that_cannot_be_stored_fails_alone_and_its_batch_is_written(
+    tmp_path: Path, feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import digest.parse as parsing
+
+    parse = parsing.parse_feed
+
+    def unstorable(body: bytes, source: FeedSource, *args: Any, **kwargs: Any) -> list[Item]:
+        items = parse(body, source, *args, **kwargs)
+        if source.name == "Feed 2":  # a lone surrogate: no database driver can encode it
+            return [replace(item, title="Fed \ud800 cuts") for item in items]
+        return items
+
+    monkeypatch.setattr(parsing, "parse_feed", unstorable)
+    feeds = []
+    for n in range(5):
+        feed_server.routes[f"/f/{n}"] = Route(rss(n))
+        feeds.append({"name": f"Feed {n}", "url": feed_server.url(f"/f/{n}"), "section": "stocks"})
+    settings = load_settings(write_config(tmp_path, feeds), env={})
+    store = Store(settings.db_url)
+    try:
+        reports = fetch_feeds(settings, store, NOW, FetchPolicy(allow_private_hosts=True))
+        states = store.feed_states()
+    finally:
+        store.close()
+    assert [report.new_items for report in reports] == [2, 2, 0, 2, 2]
+    assert "could not read or store it" in (reports[2].error or "")
+    assert [state.stored_items for state in states] == [2, 2, 0, 2, 2]
+    assert states[2].consecutive_failures == 1 and states[2].last_error == reports[2].error
