@@ -1,166 +1,298 @@
-"""Fetch and parse 500 feeds served with real latency, against a naive client.
+"""`digest fetch` on 500 real feeds beside the floor (and lemon24/reader when it is installed).
 
-500 feeds (the real-feed corpus repeated, about 24 MB) are served by an aiohttp server in
-another process on 250 loopback addresses (two feeds per host, as many publishers), each
-response held back 50 to 200 ms. Printed: the cold pass (fetch and parse everything), the
-second pass (every feed answers 304), the physical floor (the slowest single response), and a
-naive client (one request after the other, feedparser on each), plus the client's peak memory.
+The workload of the shared peers-fetch harness: 500 feeds cycling the real-feed files of 5 to
+200 KiB (about 24 MB), served from another process on 127.0.0.1 with gzip, a strong ETag per
+body (304 on If-None-Match) and a fixed latency of 50 + (i*37 % 151) ms for feed i. Three rows:
+
+- one host each, cold: 500 feeds on 500 ports (500 servers), an empty database;
+- one host each, all 304: the same again, every feed answering "not modified";
+- all on one host, cold: the 500 feeds on one port, as many feeds of one publisher.
+
+Every client runs as its own process, interleaved, and is measured whole (wall time, CPU, peak
+RSS), imports included: the project (`python -m digest fetch` on a fresh SQLite file), the
+floor (one aiohttp session without limits and fastfeedparser, storing nothing:
+bench/fetch_floor.py) and, if a virtualenv with `reader` exists at $BENCH_READER_VENV or
+../venv-reader, lemon24/reader with 500 threads (bench/fetch_reader.py). Ratios are the
+project's medians over the floor's of the same run.
 """
 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
+import gzip
 import hashlib
-import io
+import json
 import multiprocessing
-import random
-import resource
+import os
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-REAL_FEEDS = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "real-feeds"
+ROOT = Path(__file__).resolve().parent.parent
+REAL_FEEDS = ROOT.parent / "shared" / "data" / "real-feeds"
 FEEDS = 500
-HOSTS = 250
-LATENCY = (0.05, 0.2)
-BASELINE_SAMPLE = 40
-PORT_RANGE_START = 18000
-
-
-def host(index: int) -> str:
-    return f"127.0.1.{index % HOSTS + 1}"
+SIZES = (5 * 1024, 200 * 1024)
+REPS = int(os.environ.get("BENCH_FETCH_REPS", "3"))
+READER_VENV = Path(os.environ.get("BENCH_READER_VENV", ROOT.parent / "venv-reader"))
+#: The issue's goals: ratios to the floor of the same run, and the project's peak memory.
+GOAL_COLD, GOAL_WARM, GOAL_RSS_MB = 2.0, 1.5, 150.0
 
 
 def documents() -> list[bytes]:
-    files = sorted(path for path in REAL_FEEDS.glob("*.*") if path.name != "README.md")
+    files = sorted(
+        path
+        for path in REAL_FEEDS.iterdir()
+        if path.is_file()
+        and not path.name.lower().startswith("readme")
+        and SIZES[0] <= path.stat().st_size <= SIZES[1]
+    )
     corpus = [path.read_bytes() for path in files]
     return [corpus[index % len(corpus)] for index in range(FEEDS)]
 
 
 def latency(index: int) -> float:
-    return random.Random(index).uniform(*LATENCY)
+    return (50 + index * 37 % 151) / 1000
 
 
-def serve(port: int, ready: Any) -> None:
+def serve(ports: int, ready: Any, found: Any) -> None:
+    """The feed server: ``ports`` ports for the one-host-each rows, one more for the last."""
     from aiohttp import web
 
     bodies = documents()
-    tags = [f'"{hashlib.sha1(body).hexdigest()}"' for body in bodies]
+    zipped = [gzip.compress(body, compresslevel=6, mtime=0) for body in bodies]
+    tags = [hashlib.sha1(body).hexdigest() for body in bodies]
+    counts: dict[str, int] = {}
 
     async def feed(request: web.Request) -> web.Response:
         index = int(request.match_info["index"])
         await asyncio.sleep(latency(index))
-        if request.headers.get("If-None-Match") == tags[index]:
-            return web.Response(status=304, headers={"ETag": tags[index]})
-        return web.Response(
-            body=bodies[index], content_type="application/xml", headers={"ETag": tags[index]}
-        )
+        use_gzip = "gzip" in request.headers.get("Accept-Encoding", "").lower()
+        etag = f'"{tags[index]}-gz"' if use_gzip else f'"{tags[index]}"'
+        headers = {"ETag": etag, "Vary": "Accept-Encoding"}
+        if etag in request.headers.get("If-None-Match", ""):
+            counts["304"] = counts.get("304", 0) + 1
+            return web.Response(status=304, headers=headers)
+        counts["200"] = counts.get("200", 0) + 1
+        if use_gzip:
+            headers["Content-Encoding"] = "gzip"
+        body = zipped[index] if use_gzip else bodies[index]
+        return web.Response(body=body, content_type="application/xml", headers=headers)
+
+    async def stats(_request: web.Request) -> web.Response:
+        answer = web.json_response(dict(counts))
+        counts.clear()
+        return answer
 
     async def main() -> None:
         app = web.Application()
         app.router.add_get("/feed/{index}", feed)
+        app.router.add_get("/stats", stats)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
-        for number in range(HOSTS):
-            await web.TCPSite(runner, host(number), port).start()
+        listening = []
+        for _ in range(ports + 1):
+            sock = socket.socket()
+            sock.bind(("127.0.0.1", 0))
+            listening.append(sock.getsockname()[1])
+            await web.SockSite(runner, sock, backlog=1024).start()
+        found.put(listening)
         ready.set()
         await asyncio.Event().wait()
 
     asyncio.run(main())
 
 
-def url(port: int, index: int) -> str:
-    return f"http://{host(index)}:{port}/feed/{index}"
+@dataclass(frozen=True)
+class Pass:
+    wall: float
+    cpu: float
+    rss_mb: float
+    #: Entries the client stored (project, reader) or parsed (floor).
+    entries: int
+    ok: int
+    not_modified: int
 
 
-def client(port: int, results: Any) -> None:
-    from digest.fetch import FetchPolicy, fetch_all
-    from digest.models import FeedSource, Section
-    from digest.parse import parse_feed
-
-    sources = [FeedSource(f"f{n}", url(port, n), Section.STOCKS) for n in range(FEEDS)]
-    policy = FetchPolicy(allow_private_hosts=True)
-    now = dt.datetime.now(dt.UTC)
+def run(command: list[str], env: dict[str, str], control: str, work: Path) -> tuple[Pass, str]:
+    """One client pass as its own process: wall, user+sys CPU and peak RSS from wait4."""
+    out, err = work / "stdout", work / "stderr"
     started = time.perf_counter()
-    fetched = asyncio.run(fetch_all(sources, None, policy))
-    fetch_only = time.perf_counter() - started
-    items = sum(len(parse_feed(r.body, r.source, now, r.content_type)) for r in fetched if r.body)
-    cold = time.perf_counter() - started
-    errors = [r.error for r in fetched if r.error]
-    validators = {r.source.url: r.validators for r in fetched}
-    started = time.perf_counter()
-    again = asyncio.run(fetch_all(sources, validators, policy))
-    warm = time.perf_counter() - started
-    not_modified = sum(1 for r in again if r.not_modified)
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    results.put((cold, fetch_only, warm, items, errors, not_modified, peak_kib))
+    with out.open("wb") as stdout, err.open("wb") as stderr:
+        process = subprocess.Popen(command, env={**os.environ, **env}, stdout=stdout, stderr=stderr)
+        _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode:
+        said = out.read_text()[-3000:] + err.read_text()[-2000:]
+        raise SystemExit(f"bench: {' '.join(command[:4])} failed:\n{said}")
+    with urllib.request.urlopen(f"{control}/stats", timeout=30) as response:
+        counts = json.loads(response.read())
+    cpu = usage.ru_utime + usage.ru_stime
+    measured = Pass(
+        wall, cpu, usage.ru_maxrss / 1024, 0, counts.get("200", 0), counts.get("304", 0)
+    )
+    return measured, out.read_text()
 
 
-def naive(port: int) -> float:
-    """Seconds per feed for one request after the other, feedparser with its defaults."""
-    import feedparser
+def project(work: Path, config: Path, control: str, phases: int) -> list[Pass]:
+    database = work / "digest.db"
+    env = {
+        "DIGEST_DB": f"sqlite:///{database}",
+        "DIGEST_OUTBOX": str(work / "outbox"),
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
+    command = [sys.executable, "-m", "digest", "--config", str(config), "fetch"]
+    passes = []
+    for _phase in range(phases):
+        measured, _ = run(command, env, control, work)
+        with sqlite3.connect(database) as connection:
+            (entries,) = connection.execute("select count(*) from items").fetchone()
+        passes.append(_with_entries(measured, entries))
+    return passes
 
-    started = time.perf_counter()
-    for index in range(BASELINE_SAMPLE):
-        with urllib.request.urlopen(url(port, index), timeout=30) as response:
-            feedparser.parse(io.BytesIO(response.read()))
-    return (time.perf_counter() - started) / BASELINE_SAMPLE
+
+def floor(work: Path, urls: Path, control: str, phases: int) -> list[Pass]:
+    script = str(ROOT / "bench" / "fetch_floor.py")
+    command = [sys.executable, script, str(urls), str(work / "etags.json")]
+    return [_json_pass(command, control, work) for _phase in range(phases)]
 
 
-def floor(port: int) -> float:
-    slowest = max(range(FEEDS), key=latency)
-    started = time.perf_counter()
-    with urllib.request.urlopen(url(port, slowest), timeout=30) as response:
-        response.read()
-    return time.perf_counter() - started
+def reader(work: Path, urls: Path, control: str, phases: int) -> list[Pass]:
+    command = [str(READER_VENV / "bin" / "python"), str(ROOT / "bench" / "fetch_reader.py")]
+    command += [str(work / "reader.db"), str(urls)]
+    cold = _json_pass([*command, "--add"], control, work)
+    return [cold, *(_json_pass(command, control, work) for _phase in range(phases - 1))]
+
+
+def _json_pass(command: list[str], control: str, work: Path) -> Pass:
+    measured, said = run(command, {}, control, work)
+    return _with_entries(measured, json.loads(said.splitlines()[-1])["entries"])
+
+
+def _with_entries(measured: Pass, entries: int) -> Pass:
+    return Pass(
+        measured.wall, measured.cpu, measured.rss_mb, entries, measured.ok, measured.not_modified
+    )
+
+
+def write_workload(work: Path, name: str, ports: list[int]) -> tuple[Path, Path]:
+    """The URL list and a project configuration (the sample edition, 500 feeds)."""
+    urls = [f"http://127.0.0.1:{ports[i % len(ports)]}/feed/{i}" for i in range(FEEDS)]
+    url_file = work / f"{name}.urls"
+    url_file.write_text("".join(url + "\n" for url in urls))
+    sample = (ROOT / "samples" / "feeds.yaml").read_text().splitlines()
+    start = sample.index("edition:")
+    edition = [sample[start]]
+    for line in sample[start + 1 :]:
+        if line and not line.startswith((" ", "#")):
+            break
+        edition.append(line)
+    sections = ["stocks", "crypto", "markets"]
+    feeds = "".join(
+        f"  - {{name: Feed {i}, url: '{url}', section: {sections[i % 3]}}}\n"
+        for i, url in enumerate(urls)
+    )
+    config = work / f"{name}.yaml"
+    config.write_text("\n".join(edition) + "\nallow_private_hosts: true\nfeeds:\n" + feeds)
+    return config, url_file
 
 
 def main() -> None:
+    if not REAL_FEEDS.is_dir():
+        print(f"fetch: skipped, no real-feed corpus at {REAL_FEEDS}")
+        return
     context = multiprocessing.get_context("spawn")
-    port = PORT_RANGE_START + random.randrange(1000)
-    ready = context.Event()
-    server = context.Process(target=serve, args=(port, ready), daemon=True)
+    ready, found = context.Event(), context.Queue()
+    server = context.Process(target=serve, args=(FEEDS, ready, found), daemon=True)
     server.start()
+    with_reader = (READER_VENV / "bin" / "python").exists()
     try:
-        if not ready.wait(60):
+        if not ready.wait(120):
             raise SystemExit("bench: the feed server did not start")
-        total = sum(len(body) for body in documents())
-        physical = floor(port)
-        results = context.Queue()
-        worker = context.Process(target=client, args=(port, results))
-        worker.start()
-        cold, fetch_only, warm, items, errors, not_modified, peak_kib = results.get(timeout=600)
-        worker.join()
-        per_feed = naive(port)
+        ports = found.get(timeout=10)
+        control = f"http://127.0.0.1:{ports[0]}"
+        results = measure(ports, control, with_reader)
     finally:
         server.terminate()
         server.join()
+    report(results, with_reader)
+
+
+Results = dict[tuple[str, str], list[Pass]]
+CLIENTS = {"project": project, "floor": floor, "reader": reader}
+
+
+def measure(ports: list[int], control: str, with_reader: bool) -> Results:
+    results: Results = {}
+    clients = ["project", "floor", *(["reader"] if with_reader else [])]
+    with tempfile.TemporaryDirectory(prefix="bench-fetch-") as folder:
+        work = Path(folder)
+        spread = write_workload(work, "spread", ports[:FEEDS])
+        one = write_workload(work, "one", ports[FEEDS:])
+        for rep in range(REPS):
+            for layout, (config, urls) in (("spread", spread), ("one", one)):
+                for client in clients:
+                    if layout == "one" and client == "reader" and rep:
+                        continue  # 16 s a pass: once is enough to place it
+                    place = work / f"{client}-{layout}-{rep}"
+                    place.mkdir()
+                    # All on one host, the project takes turns (fetch.per_host): cold only.
+                    phases = 1 if layout == "one" else 2
+                    passes = CLIENTS[client](
+                        place, config if client == "project" else urls, control, phases
+                    )
+                    for phase, measured in zip(("cold", "warm"), passes, strict=False):
+                        results.setdefault((client, f"{layout}-{phase}"), []).append(measured)
+    return results
+
+
+def report(results: Results, with_reader: bool) -> None:
+    def median(client: str, row: str, field: str) -> float:
+        return float(statistics.median(getattr(p, field) for p in results[(client, row)]))
+
     print(
-        f"fetch: {FEEDS} feeds, {total / 1e6:.1f} MB, {HOSTS} hosts, "
-        f"{LATENCY[0] * 1000:.0f}-{LATENCY[1] * 1000:.0f} ms latency each"
+        f"fetch: {FEEDS} real feeds, {sum(map(len, documents())) / 1e6:.1f} MB, 50-200 ms each, "
+        f"every client its own process; medians of {REPS}"
     )
-    print(f"  physical floor (slowest response)   {physical:8.2f} s")
-    print(
-        f"  cold pass, fetch and parse          {cold:8.2f} s   {cold / physical:5.2f}x floor"
-        f"   {items} items, {len(errors)} errors"
-    )
-    print(
-        f"    of which fetching                 {fetch_only:8.2f} s   "
-        f"{fetch_only / physical:5.2f}x floor"
-    )
-    print(
-        f"  second pass, all 304                {warm:8.2f} s   {warm / physical:5.2f}x floor"
-        f"   {not_modified} not modified"
-    )
-    baseline = per_feed * FEEDS
-    print(
-        f"  naive sequential + feedparser       {baseline:8.2f} s   (measured on "
-        f"{BASELINE_SAMPLE} feeds, x{FEEDS // BASELINE_SAMPLE}; cold pass is "
-        f"{baseline / cold:.0f}x faster)"
-    )
-    print(f"  client peak memory                  {peak_kib / 1024:8.0f} MB")
+    rows = [
+        ("one host each, cold", "spread-cold", "ok", GOAL_COLD),
+        ("one host each, all 304", "spread-warm", "not_modified", GOAL_WARM),
+        ("all on one host, cold", "one-cold", "ok", None),
+    ]
+    for title, row, answered, goal in rows:
+        print(f"  {title}")
+        floor_wall = median("floor", row, "wall")
+        for client in ("project", "floor", *(["reader"] if with_reader else [])):
+            passes = results[(client, row)]
+            wall = median(client, row, "wall")
+            ratio = wall / floor_wall
+            rss = max(p.rss_mb for p in passes)
+            line = (
+                f"    {client:8} wall {wall:6.2f} s  {ratio:5.2f}x floor  "
+                f"cpu {median(client, row, 'cpu'):6.2f} s  rss {rss:5.0f} MB"
+                f"  answered {min(getattr(p, answered) for p in passes)}/{FEEDS}"
+            )
+            if client == "project":
+                line += f"  stored {min(p.entries for p in passes)} entries"
+                if goal is not None:
+                    line += f"  (goal <= {goal:g}x: {'met' if ratio <= goal else 'NOT met'})"
+            print(line)
+    peak = max(p.rss_mb for (client, _), ps in results.items() if client == "project" for p in ps)
+    verdict = "met" if peak <= GOAL_RSS_MB else "NOT met"
+    print(f"  project peak RSS {peak:.0f} MB (goal <= {GOAL_RSS_MB:g} MB: {verdict})")
+    if not with_reader:
+        print(
+            f"  reader: not run (no virtualenv at {READER_VENV}; python3 -m venv "
+            f"{READER_VENV} && {READER_VENV}/bin/pip install reader sgmllib3k)"
+        )
 
 
 if __name__ == "__main__":

@@ -77,11 +77,24 @@ class Slots:
     @contextlib.asynccontextmanager
     async def slot(self, url: str) -> AsyncIterator[float]:
         """Wait for a free slot for ``url``'s host; yields the seconds waited."""
-        host = (urlsplit(url).hostname or "").lower()
-        queue = self._hosts.setdefault(host, asyncio.Semaphore(self._per_host))
+        queue = self._hosts.setdefault(origin(url), asyncio.Semaphore(self._per_host))
         started = time.perf_counter()
         async with queue, self._all:
             yield time.perf_counter() - started
+
+
+def origin(url: str) -> str:
+    """The server a URL is served by, ``host:port``, as the connection pool counts hosts:
+    two ports of one address are two servers."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if port is None:
+        port = 443 if scheme == "https" else 80
+    return f"{(parts.hostname or '').lower()}:{port}"
 
 
 async def fetch_all(
@@ -94,17 +107,47 @@ async def fetch_all(
     Feeds of one host wait their turn (``per_host`` at a time); the wait is reported on each
     result and never counts toward its timeouts, which measure the server alone.
     """
+    sources = list(sources)
+    results: list[FetchResult | None] = [None] * len(sources)
+    async for index, result in _fetch_numbered(sources, validators, policy):
+        results[index] = result
+    return [result for result in results if result is not None]
+
+
+async def fetch_each(
+    sources: Iterable[FeedSource],
+    validators: Mapping[str, Validators] | None = None,
+    policy: FetchPolicy | None = None,
+) -> AsyncIterator[FetchResult]:
+    """Fetch every source concurrently, as ``fetch_all`` does; yield each result as soon as
+    it is complete, so that the caller can work on it while the others are on their way."""
+    async for _index, result in _fetch_numbered(list(sources), validators, policy):
+        yield result
+
+
+async def _fetch_numbered(
+    sources: list[FeedSource],
+    validators: Mapping[str, Validators] | None,
+    policy: FetchPolicy | None,
+) -> AsyncIterator[tuple[int, FetchResult]]:
     policy = policy or FetchPolicy()
     validators = validators or {}
     slots = Slots(policy)
 
-    async def fetch(source: FeedSource) -> FetchResult:
+    async def fetch(index: int, source: FeedSource) -> tuple[int, FetchResult]:
         async with slots.slot(source.url) as waited:
             result = await fetch_one(session, source, validators.get(source.url), policy)
-        return replace(result, waited=waited)
+        return index, replace(result, waited=waited)
 
     async with make_session(policy) as session:
-        return list(await asyncio.gather(*(fetch(source) for source in sources)))
+        tasks = [asyncio.create_task(fetch(n, source)) for n, source in enumerate(sources)]
+        try:
+            for next_done in asyncio.as_completed(tasks):
+                yield await next_done
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def fetch_one(

@@ -176,6 +176,16 @@ class FeedUpdate:
 
 
 @dataclass(frozen=True, slots=True)
+class FetchOutcome:
+    """What one fetch leaves to store: the feed's new state and the items it gave."""
+
+    #: The feed's URL as the store knows it (before any move the update carries).
+    url: str
+    update: FeedUpdate
+    items: tuple[Item, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Item:
     """One article from one feed, cleaned: plain-text title, safe HTML summary, UTC date."""
 

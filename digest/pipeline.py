@@ -20,19 +20,22 @@ from urllib.parse import urlsplit
 from sqlalchemy.engine import make_url
 
 from .config import Settings
-from .discover import discover_feeds
 from .dispatch import SendPolicy, dispatch
 from .errors import (
     ConfigError,
     EditionError,
-    FeedError,
     MessageRefusedError,
     SendError,
-    StoreError,
 )
-from .fetch import FetchPolicy, fetch_all, make_user_agent
+from .fetch import fetch_all
 from .floor import why_not_send
-from .health import EMPTY_ERROR, decide, is_due
+from .health import EMPTY_ERROR
+
+# Where the scheduler, the CLI and the public API have always found them.
+from .intake import FeedReport as FeedReport
+from .intake import fetch_feeds as fetch_feeds
+from .intake import make_policy as make_policy
+from .intake import open_store as open_store
 from .ledger import Status
 from .lifecycle import Mail, Notice
 from .message import (
@@ -47,7 +50,6 @@ from .models import (
     Delivery,
     Digest,
     FeedSource,
-    FeedState,
     FetchResult,
     Item,
     Section,
@@ -60,22 +62,6 @@ from .store import Store
 from .timetable import sections_on
 from .window import edition_date, edition_window
 from .wire import EditionMessages
-
-
-@dataclass(frozen=True, slots=True)
-class FeedReport:
-    """What one feed gave in a fetch, or why it was not fetched this time."""
-
-    name: str
-    url: str
-    status: int | None
-    items: int
-    new_items: int
-    error: str | None
-    #: Set when the feed was not due: it is backing off or the server asked us to wait.
-    postponed_until: dt.datetime | None = None
-    #: Seconds it waited for a free connection to its host (fetch.per_host at a time).
-    waited: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,94 +114,6 @@ class EditionReport:
 def today(settings: Settings, now: dt.datetime) -> dt.date:
     """The date of the next edition to go out, in the edition's time zone."""
     return edition_date(now, settings.edition.timezone)
-
-
-def make_policy(settings: Settings) -> FetchPolicy:
-    return FetchPolicy(
-        user_agent=make_user_agent(settings.edition.site_url),
-        allow_private_hosts=settings.allow_private_hosts,
-        per_host=settings.per_host,
-    )
-
-
-def open_store(settings: Settings) -> Store:
-    """The store of ``settings``, its configured feeds in step with the configuration."""
-    store = Store(settings.db_url)
-    try:
-        store.sync_feeds(settings.feeds)
-    except BaseException:
-        store.close()
-        raise
-    return store
-
-
-def fetch_feeds(
-    settings: Settings,
-    store: Store,
-    now: dt.datetime,
-    policy: FetchPolicy | None = None,
-    *,
-    force: bool = False,
-    only: Sequence[str] = (),
-) -> list[FeedReport]:
-    """Fetch every feed that is due, store new items and each feed's health.
-
-    Feeds that are backing off after failures, or that a server asked to wait, are listed
-    with the time they are due again; ``force`` fetches them all the same. ``only`` limits
-    the run to those feed URLs.
-    """
-    store.sync_feeds(settings.feeds)
-    feeds = [feed for feed in store.feed_states() if feed.active and feed.gone_at is None]
-    if only:
-        known = {feed.url for feed in feeds}
-        unknown = [url for url in only if url not in known]
-        if unknown:
-            raise FeedError(unknown[0], "not an active feed (see 'digest feeds')")
-        feeds = [feed for feed in feeds if feed.url in only]
-    due = {feed.url: feed for feed in feeds if force or is_due(feed, now)}
-    postponed = [
-        FeedReport(feed.name, feed.url, feed.last_status, 0, 0, None, feed.next_attempt)
-        for feed in feeds
-        if feed.url not in due
-    ]
-    results = asyncio.run(
-        fetch_all(
-            [feed.source for feed in due.values()],
-            {url: feed.validators for url, feed in due.items()},
-            policy or make_policy(settings),
-        )
-    )
-    stored = [_store_result(store, result, due[result.source.url], now) for result in results]
-    return stored + postponed
-
-
-def _store_result(
-    store: Store, result: FetchResult, feed: FeedState, now: dt.datetime
-) -> FeedReport:
-    """Parse and store one feed's fetch; whatever goes wrong stays with this feed."""
-    try:
-        items = []
-        if result.ok and result.body is not None:
-            items = parse_feed(result.body, result.source, now, result.content_type)
-        update = decide(result, len(items), feed, now)
-        new = store.save_fetch(feed.url, update, items, now)
-    except StoreError:
-        raise  # the database itself is in trouble: no other feed would fare better
-    except Exception as exc:  # a feed no rule foresaw: recorded on it, with backoff
-        result = replace(result, error=f"could not read or store it: {_describe(exc)}", body=None)
-        update = decide(result, 0, feed, now)
-        store.save_fetch(feed.url, update, [], now)
-        items, new = [], 0
-    stored = len(items) if update.ok else 0
-    return FeedReport(
-        feed.name,
-        feed.url,
-        result.status,
-        stored,
-        new,
-        result.error or update.last_error,
-        waited=result.waited,
-    )
 
 
 def _describe(exc: BaseException) -> str:
@@ -466,6 +364,9 @@ def check_feed(settings: Settings, url: str, now: dt.datetime) -> FeedCheck:
     if not result.ok or result.body is None:
         return FeedCheck(result, ())
     items = tuple(parse_feed(result.body, source, now, result.content_type))
+    # bs4 is loaded only here: fetching and sending never need it.
+    from .discover import discover_feeds
+
     alternates = () if items else tuple(discover_feeds(result.body, url))
     return FeedCheck(result, items, alternates)
 

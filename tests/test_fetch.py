@@ -247,3 +247,18 @@ def test_a_slow_server_still_meets_the_deadline_after_its_turn(feed_server: Feed
     slow, fast = fetch(feed_server.url("/slow"), feed_server.url("/fast"), policy=policy)
     assert slow.error == "no complete response within 1 s"
     assert fast.ok and fast.waited >= 0.9  # it waited for the slow one's slot, then went
+
+
+def test_feeds_on_two_ports_of_one_address_are_two_hosts(feed_server: FeedServer) -> None:
+    # Per-host turns are per server (host and port), as the connection pool counts them:
+    # one slow feed on another port does not hold up this port's feed.
+    other = FeedServer()
+    try:
+        other.routes["/slow"] = Route(RSS, delay=1.0)
+        feed_server.routes["/fast"] = Route(RSS, delay=0.2)
+        policy = FetchPolicy(allow_private_hosts=True, per_host=1)
+        slow, fast = fetch(other.url("/slow"), feed_server.url("/fast"), policy=policy)
+    finally:
+        other.close()
+    assert slow.ok and fast.ok
+    assert fast.waited < 0.5

@@ -143,16 +143,16 @@ def test_min_stories_is_configurable(serve_samples, inbox: Inbox) -> None:  # ty
 def test_a_feed_that_breaks_the_parser_is_recorded_and_the_rest_go_on(
     people: Path, inbox: Inbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import digest.pipeline as pipeline
+    import digest.parse as parsing
 
-    parse = pipeline.parse_feed
+    parse = parsing.parse_feed
 
     def fragile(body: bytes, source: FeedSource, *args: object, **kwargs: object) -> object:
         if source.name == "Market Wire":
             raise UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed")
         return parse(body, source, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(pipeline, "parse_feed", fragile)
+    monkeypatch.setattr(parsing, "parse_feed", fragile)
     env = {"DIGEST_SMTP_URL": inbox.url}
     result = digest_command("run", "--date", DATE, config=people, env=env)
     assert result.returncode == 3, result.stderr  # partial: sent, one feed failed

@@ -70,12 +70,26 @@ def test_fetching_does_not_load_numpy(tmp_path: Path, feed_server: FeedServer) -
     config = write_config(tmp_path, [{"name": "Wire", "url": url, "section": "stocks"}])
     loaded = loaded_by(["--config", str(config), "fetch"], {"DIGEST_DB": _db(tmp_path)})
     assert {"aiohttp", "sqlalchemy"} <= loaded  # it did fetch and store
-    assert not loaded & set(NUMERIC)
+    assert not loaded & {*NUMERIC, "bs4", "jinja2"}
     store = Store(_db(tmp_path))
     try:
         assert [feed.stored_items for feed in store.feed_states()] == [1]
     finally:
         store.close()
+
+
+def test_a_fetch_where_every_feed_is_unchanged_loads_no_parser(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    feed_server.routes["/feed"] = Route(RSS, headers={"ETag": '"v1"'})
+    config = write_config(
+        tmp_path, [{"name": "Wire", "url": feed_server.url("/feed"), "section": "stocks"}]
+    )
+    env = {"DIGEST_DB": _db(tmp_path)}
+    assert "fastfeedparser" in loaded_by(["--config", str(config), "fetch"], env)
+    again = loaded_by(["--config", str(config), "fetch"], env)
+    assert feed_server.requests[-1][1]["If-None-Match"] == '"v1"'  # answered 304
+    assert not again & {"fastfeedparser", "feedparser", "nh3", "lxml"}
 
 
 def test_sending_does_not_load_numpy(tmp_path: Path) -> None:

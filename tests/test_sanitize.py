@@ -4,7 +4,17 @@ from bs4 import BeautifulSoup
 from hypothesis import given
 from hypothesis import strategies as st
 
-from digest.sanitize import canonical_link, clean_html, clean_text, safe_line, safe_link, summarize
+from digest.sanitize import (
+    _NOT_CHARACTERS,
+    _NOT_IN_A_LINE,
+    canonical_link,
+    clean_html,
+    clean_text,
+    safe_line,
+    safe_link,
+    summarize,
+    valid_text,
+)
 
 from .checks import ANY_CHARACTER, assert_safe_line
 
@@ -135,3 +145,9 @@ def test_links_are_made_printable() -> None:
     )
     assert safe_link("/x", base="https://a.example.com/feed") == "https://a.example.com/x"
     assert safe_link("https://a.example.com/Ärger") == "https://a.example.com/Ärger"
+
+
+@given(st.text(ANY_CHARACTER))
+def test_the_quick_character_check_removes_what_the_exact_one_does(text: str) -> None:
+    assert safe_line(text) == " ".join(_NOT_IN_A_LINE.sub("", text).split())
+    assert valid_text(text) == _NOT_CHARACTERS.sub("", text)

@@ -1,19 +1,30 @@
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.exc import IntegrityError
 
 from digest.enrolment import Outcome
 from digest.errors import StoreError
 from digest.health import decide
 from digest.lifecycle import Mail, State
-from digest.models import FeedSource, FetchResult, Item, Section, Subscriber, Validators
+from digest.models import (
+    FeedSource,
+    FetchOutcome,
+    FetchResult,
+    Item,
+    Section,
+    Subscriber,
+    Validators,
+)
 from digest.store import Store, schema
+from digest.store.items import insert_new_items
 
 from .conftest import digest_command, write_config
 from .factories import BASE, make_item
@@ -263,3 +274,93 @@ def test_a_database_that_cannot_be_opened_is_named_without_its_password() -> Non
         Store("sqlite+nosuchdriver://digest:s3cret@localhost/digest")
     assert "s3cret" not in str(refused.value)
     assert str(refused.value).startswith("sqlite+nosuchdriver://digest:***@localhost/digest: ")
+
+
+def many_feeds(store: Store, count: int) -> list[FeedSource]:
+    sources = [
+        FeedSource(f"Feed {n}", f"https://f{n}.example.com/rss", Section.STOCKS)
+        for n in range(count)
+    ]
+    store.sync_feeds(sources)
+    return sources
+
+
+def outcomes(store: Store, sources: list[FeedSource], titles: list[str]) -> list[FetchOutcome]:
+    """Each feed's fetch, giving one item per title."""
+    states = {feed.url: feed for feed in store.feed_states()}
+    made = []
+    for source in sources:
+        items = tuple(make_item(f"{title} {source.name}", source.name) for title in titles)
+        result = FetchResult(source, 200, body=b"x")
+        update = decide(result, len(items), states[source.url], BASE)
+        made.append(FetchOutcome(source.url, update, items))
+    return made
+
+
+def test_many_feeds_are_written_with_as_many_statements_as_one(tmp_path: Path) -> None:
+    statements: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement.split()[0])
+
+    sizes = {}
+    for feeds in (2, 60):
+        store = Store(f"sqlite:///{tmp_path / f'{feeds}.db'}")
+        sources = many_feeds(store, feeds)
+        event.listen(store.engine, "before_cursor_execute", count)
+        statements.clear()
+        store.save_fetches(outcomes(store, sources, ["Chips rally", "Oil slips"]), BASE)
+        sizes[feeds] = list(statements)
+        store.close()
+    assert sizes[2] == sizes[60]
+    assert sizes[60].count("INSERT") == 1 and sizes[60].count("UPDATE") == 1
+
+
+def test_bulk_writes_count_new_items_per_feed_and_refresh_known_ones(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'digest.db'}")
+    sources = many_feeds(store, 3)
+    assert store.save_fetches(outcomes(store, sources, ["Chips rally"]), BASE) == [1, 1, 1]
+    again = outcomes(store, sources[:2], ["Chips rally", "Oil slips", "Gold holds"])
+    assert store.save_fetches(again, BASE) == [2, 2]
+    stored = store.items_between(BASE - dt.timedelta(days=1), BASE)
+    assert len(stored) == 7
+    assert {feed.name: feed.stored_items for feed in store.feed_states()} == {
+        "Feed 0": 3,
+        "Feed 1": 3,
+        "Feed 2": 1,
+    }
+    store.close()
+
+
+def test_a_feed_removed_while_it_was_fetched_is_skipped(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'digest.db'}")
+    sources = many_feeds(store, 2)
+    made = outcomes(store, sources, ["Chips rally"])
+    gone = FeedSource("Added", "https://added.example.com/rss", Section.STOCKS)
+    store.add_feed(gone)
+    (added,) = outcomes(store, [gone], ["Oil slips"])
+    store.remove_feed(gone.url)
+    assert store.save_fetches([made[0], added, made[1]], BASE) == [1, 0, 1]
+    store.close()
+
+
+def test_two_feeds_moved_to_one_address_in_one_batch_move_once(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'digest.db'}")
+    sources = many_feeds(store, 2)
+    moved = [
+        replace(outcome, update=replace(outcome.update, moved_to="https://new.example.com/rss"))
+        for outcome in outcomes(store, sources, ["Chips rally"])
+    ]
+    store.save_fetches(moved, BASE)
+    assert sorted(feed.url for feed in store.feed_states()) == [
+        "https://f1.example.com/rss",
+        "https://new.example.com/rss",
+    ]
+    store.close()
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
+def test_new_items_are_inserted_skipping_rows_another_writer_stored(dialect: str) -> None:
+    module = importlib.import_module(f"sqlalchemy.dialects.{dialect}")
+    sql = str(insert_new_items(dialect).compile(dialect=module.dialect()))
+    assert "ON CONFLICT (feed_id, key) DO NOTHING" in sql.replace('"', "")

@@ -73,7 +73,7 @@ class Context:
     @contextmanager
     def store(self) -> Iterator[Store]:
         """The store, with the configured feeds synced into it."""
-        from ..pipeline import open_store
+        from ..intake import open_store
 
         store = open_store(self.settings)
         try:

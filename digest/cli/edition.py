@@ -56,7 +56,7 @@ def fetch(context: Context, urls: tuple[str, ...], force: bool) -> None:
 
     Exits 1 when no feed could be fetched, 3 when some failed.
     """
-    from ..pipeline import fetch_feeds
+    from ..intake import fetch_feeds
     from .output import fetch_problem, print_fetch
 
     with context.store() as store:

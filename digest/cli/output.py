@@ -7,12 +7,18 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 
 from ..errors import DigestError, PartialError
+from ..intake import FeedReport
 from ..models import Digest
-from ..pipeline import EditionReport, FeedReport, SendReport, Step
+
+if TYPE_CHECKING:
+    # Only names here: loading the pipeline loads the whole send stack, which a fetch
+    # does not need.
+    from ..pipeline import EditionReport, SendReport, Step
 from ._app import console, plural, say, when
 
 # Imported by the commands that run the pipeline, never at start-up.
@@ -79,6 +85,8 @@ _SUMMARY = ("sent", "deferred", "failed", "bounced", "unknown", "cancelled")
 
 def print_step(step: Step) -> None:
     """One step of ``run_edition`` as it finishes."""
+    from ..pipeline import SendReport
+
     if isinstance(step, Digest):
         print_build(step)
     elif isinstance(step, SendReport):

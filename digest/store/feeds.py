@@ -6,9 +6,18 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, bindparam, func, select
 
-from ..models import FeedSource, FeedState, FeedUpdate, Item, Origin, Section, Validators
+from ..models import (
+    FeedSource,
+    FeedState,
+    FeedUpdate,
+    FetchOutcome,
+    Item,
+    Origin,
+    Section,
+    Validators,
+)
 from . import schema as s
 from ._database import Database, aware, maybe_naive_utc, naive_utc
 from .items import save_items
@@ -23,32 +32,39 @@ class FeedStore(Database):
         """
         sources = list(sources)
         with self.begin() as c:
-            known = {
-                row.config_url: row.id
-                for row in c.execute(
-                    select(s.feeds.c.config_url, s.feeds.c.id).where(
-                        s.feeds.c.origin == Origin.CONFIG
-                    )
+            rows = c.execute(
+                select(
+                    s.feeds.c.id,
+                    s.feeds.c.url,
+                    s.feeds.c.origin,
+                    s.feeds.c.config_url,
+                    *(s.feeds.c[name] for name in _CONFIGURED),
                 )
-            }
-            taken = {row.url: row.id for row in c.execute(select(s.feeds.c.url, s.feeds.c.id))}
+            ).all()
+            known = {row.config_url: row for row in rows if row.origin == Origin.CONFIG}
+            taken = {row.url: row.id for row in rows}
+            changed: list[dict[str, Any]] = []
+            adopted: list[dict[str, Any]] = []
+            added: list[dict[str, Any]] = []
             for source in sources:
                 values = _configured_values(source)
                 if source.url in known:
-                    c.execute(s.feeds.update().where(s.feeds.c.id == known[source.url]), values)
+                    row = known[source.url]
+                    if any(getattr(row, name) != value for name, value in values.items()):
+                        changed.append({"row_id": row.id, **values})
                 elif source.url in taken:
                     # Added from the CLI first, listed in the configuration now.
-                    c.execute(
-                        s.feeds.update()
-                        .where(s.feeds.c.id == taken[source.url])
-                        .values(origin=Origin.CONFIG, config_url=source.url, **values)
-                    )
+                    row_id = taken[source.url]
+                    adopted.append({"row_id": row_id, "config_url": source.url, **values})
                 else:
-                    c.execute(
-                        s.feeds.insert().values(
-                            url=source.url, origin=Origin.CONFIG, config_url=source.url, **values
-                        )
-                    )
+                    origin = {"origin": Origin.CONFIG, "config_url": source.url}
+                    added.append({"url": source.url, **origin, **values})
+            if changed:
+                c.execute(_BY_ROW_ID, changed)
+            if adopted:
+                c.execute(_BY_ROW_ID.values(origin=Origin.CONFIG), adopted)
+            if added:
+                c.execute(s.feeds.insert(), added)
             configured = {source.url for source in sources}
             gone = [url for url in known if url not in configured]
             if gone:
@@ -121,30 +137,84 @@ class FeedStore(Database):
         self, url: str, update: FeedUpdate, items: Sequence[Item], now: dt.datetime
     ) -> int:
         """Write a fetch's outcome and its items in one transaction; return how many are new."""
+        return self.save_fetches([FetchOutcome(url, update, tuple(items))], now)[0]
+
+    def save_fetches(self, outcomes: Sequence[FetchOutcome], now: dt.datetime) -> list[int]:
+        """Write many fetches' outcomes and their items in one transaction.
+
+        Returns how many items of each outcome are new. A feed no longer in the database
+        (removed while it was fetched) is skipped. The statements are the same for any
+        number of feeds: one update of every feed's state, one insert of every new item.
+        """
+        if not outcomes:
+            return []
         with self.begin() as c:
-            feed_id = c.execute(select(s.feeds.c.id).where(s.feeds.c.url == url)).scalar_one()
-            values: dict[str, Any] = {
-                "last_attempt": naive_utc(update.last_attempt),
-                "last_status": update.last_status,
-                "last_error": update.last_error,
-                "consecutive_failures": update.consecutive_failures,
-                "fetch_count": update.fetch_count,
-                "mean_response_ms": update.mean_response_ms,
-                "last_success": maybe_naive_utc(update.last_success),
-                "last_item_count": update.last_item_count,
-                "next_attempt": maybe_naive_utc(update.next_attempt),
-                "gone_at": maybe_naive_utc(update.gone_at),
-                "etag": update.validators.etag,
-                "last_modified": update.validators.last_modified,
-            }
-            if update.moved_to is not None:
-                taken = c.execute(
-                    select(s.feeds.c.id).where(s.feeds.c.url == update.moved_to)
-                ).first()
-                if taken is None:
-                    values["url"] = update.moved_to
-            c.execute(s.feeds.update().where(s.feeds.c.id == feed_id).values(**values))
-            return save_items(c, feed_id, items, now) if update.ok else 0
+            ids = _ids(c, [outcome.url for outcome in outcomes])
+            present = [outcome for outcome in outcomes if outcome.url in ids]
+            states = [{"row_id": ids[o.url], **_state_values(o.update)} for o in present]
+            if states:
+                c.execute(_UPDATE_STATE, states)
+            moves = _moves(c, [(ids[o.url], o.update.moved_to) for o in present])
+            if moves:
+                c.execute(_MOVE, moves)
+            ok = [outcome for outcome in present if outcome.update.ok]
+            counts = save_items(c, [(ids[o.url], o.items) for o in ok], now)
+            new = {outcome.url: count for outcome, count in zip(ok, counts, strict=True)}
+        return [new.get(outcome.url, 0) for outcome in outcomes]
+
+
+_BY_ROW_ID = s.feeds.update().where(s.feeds.c.id == bindparam("row_id"))
+_UPDATE_STATE = _BY_ROW_ID
+_MOVE = s.feeds.update().where(s.feeds.c.id == bindparam("row_id")).values(url=bindparam("new_url"))
+#: URLs looked up in one query: far below any database's limit on bound parameters.
+_LOOKUP_CHUNK = 500
+
+
+def _ids(c: Connection, urls: list[str]) -> dict[str, int]:
+    """The ids of the feeds at ``urls``, those that exist."""
+    query = select(s.feeds.c.url, s.feeds.c.id).where(
+        s.feeds.c.url.in_(bindparam("urls", expanding=True))
+    )
+    found: dict[str, int] = {}
+    for start in range(0, len(urls), _LOOKUP_CHUNK):
+        chunk = urls[start : start + _LOOKUP_CHUNK]
+        found.update((row.url, row.id) for row in c.execute(query, {"urls": chunk}))
+    return found
+
+
+def _moves(c: Connection, wanted: list[tuple[int, str | None]]) -> list[dict[str, Any]]:
+    """The URL changes to make: a feed moves unless another feed already has its new URL."""
+    targets = [url for _, url in wanted if url is not None]
+    if not targets:
+        return []
+    taken = set(_ids(c, targets))
+    moves = []
+    for row_id, url in wanted:
+        if url is not None and url not in taken:
+            taken.add(url)
+            moves.append({"row_id": row_id, "new_url": url})
+    return moves
+
+
+def _state_values(update: FeedUpdate) -> dict[str, Any]:
+    return {
+        "last_attempt": naive_utc(update.last_attempt),
+        "last_status": update.last_status,
+        "last_error": update.last_error,
+        "consecutive_failures": update.consecutive_failures,
+        "fetch_count": update.fetch_count,
+        "mean_response_ms": update.mean_response_ms,
+        "last_success": maybe_naive_utc(update.last_success),
+        "last_item_count": update.last_item_count,
+        "next_attempt": maybe_naive_utc(update.next_attempt),
+        "gone_at": maybe_naive_utc(update.gone_at),
+        "etag": update.validators.etag,
+        "last_modified": update.validators.last_modified,
+    }
+
+
+#: The columns of a feed that its configuration decides.
+_CONFIGURED = ("name", "section", "weight", "is_primary", "active")
 
 
 def _configured_values(source: FeedSource) -> dict[str, Any]:
