@@ -321,6 +321,7 @@ def send_edition(
     force: bool = False,
     resend_unknown: bool = False,
     policy: SendPolicy | None = None,
+    lease: dt.timedelta | None = None,
     on_progress: Callable[[int], None] | None = None,
     stop: threading.Event | None = None,
 ) -> SendReport:
@@ -330,7 +331,8 @@ def send_edition(
     ``force``; once its first message is out, the rest always follow. Every subscriber gets
     one row in the send ledger, planned before the first message goes; each message is
     marked in flight before it is handed over and its answer recorded after (see
-    ``dispatch``), so a crash loses nothing and sends nothing twice.
+    ``dispatch``), so a crash loses nothing and sends nothing twice. With ``lease`` this is
+    one of several workers sharing the edition (``SendPolicy.lease``).
     """
     digest = store.load_edition(date)
     if digest is None:
@@ -352,6 +354,8 @@ def send_edition(
     chosen = policy or send_policy(settings)
     if resend_unknown:
         chosen = replace(chosen, resend_unknown=True)
+    if lease is not None:
+        chosen = replace(chosen, lease=lease)
     with _mail_destination(settings, date) as (url, destination):
         run = dispatch(
             store,

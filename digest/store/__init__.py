@@ -12,11 +12,14 @@ from .deliveries import DeliveryStore
 from .editions import EditionStore
 from .feeds import FeedStore
 from .items import ItemStore
+from .leases import LeaseStore
 from .meta import MetaStore
 from .subscribers import SubscriberStore
 
 
-class Store(FeedStore, ItemStore, SubscriberStore, EditionStore, DeliveryStore, MetaStore):
+class Store(
+    FeedStore, ItemStore, SubscriberStore, EditionStore, DeliveryStore, LeaseStore, MetaStore
+):
     """All reads and writes of the database go through here."""
 
 

@@ -51,7 +51,27 @@ def _sqlite_begin(connection: Connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+#: Server settings for every PostgreSQL connection, unless the URL gives its own ``options``:
+#: no statement runs for ever, and a transaction a dead client left open is ended soon.
+POSTGRES_OPTIONS = "-c statement_timeout=30s -c idle_in_transaction_session_timeout=60s"
+
+
 def make_engine(url: str) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        connect_args: dict[str, Any] = {"connect_timeout": 10}
+        if "options" not in parsed.query:
+            connect_args["options"] = POSTGRES_OPTIONS
+        # A few connections per process (the sending threads, the web server, the scheduler);
+        # pre_ping finds a connection the server or a failover closed before it is used.
+        return create_engine(
+            url,
+            pool_size=8,
+            max_overflow=8,
+            pool_pre_ping=True,
+            pool_recycle=1800,
+            connect_args=connect_args,
+        )
     engine = create_engine(url)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
