@@ -1,6 +1,6 @@
 """The ``digest`` command: a thin click layer over the library, one module per family."""
 
-from . import edition, feeds, headlines, inbound, subscribers
+from . import database, edition, feeds, headlines, inbound, subscribers
 from ._app import main
 
-__all__ = ["edition", "feeds", "headlines", "inbound", "main", "subscribers"]
+__all__ = ["database", "edition", "feeds", "headlines", "inbound", "main", "subscribers"]
