@@ -220,6 +220,13 @@ def _one_subscriber_per_address_v5(connection: Connection) -> None:
     there); see ``_merge_subscribers`` for what the merged record keeps.
     """
     present = {column["name"] for column in inspect(connection).get_columns(subscribers.name)}
+    if connection.dialect.name == "postgresql":
+        # There the unique constraint on email that version 1 made is named
+        # subscribers_email_key, the name of the index below: give it its own name.
+        unique = inspect(connection).get_unique_constraints(subscribers.name)
+        if any(found["name"] == "subscribers_email_key" for found in unique):
+            rename = "RENAME CONSTRAINT subscribers_email_key TO subscribers_email"
+            connection.execute(text(f"ALTER TABLE subscribers {rename}"))
     if "email_key" not in present:
         kind = subscribers.c.email_key.type.compile(dialect=connection.dialect)
         # The DDL default only lets the column be added NOT NULL; every row is filled below.
