@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import clusters, fetch, hostile, pipeline, tickers, wire
+from . import clusters, fetch, hostile, pipeline, tickers, wire, workers
 
 pipeline.main()
 hostile.main()
@@ -10,3 +10,4 @@ clusters.main()
 tickers.main()
 fetch.main()
 wire.main([])
+workers.main([])
