@@ -140,3 +140,19 @@ class Database:
                 yield connection
         except OperationalError as exc:
             raise StoreError(f"{shown(self.url)}: {reason(exc)}") from None
+
+    @contextmanager
+    def each_on_its_own(self) -> Iterator[Connection]:
+        """Statements that need no transaction around them, each committed as it runs: on
+        PostgreSQL that saves the BEGIN and COMMIT round trips (SQLite gets a transaction)."""
+        if self.engine.dialect.name != "postgresql":
+            with self.begin() as connection:
+                yield connection
+            return
+        try:
+            with self.engine.connect().execution_options(
+                isolation_level="AUTOCOMMIT"
+            ) as connection:
+                yield connection
+        except OperationalError as exc:
+            raise StoreError(f"{shown(self.url)}: {reason(exc)}") from None

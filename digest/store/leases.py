@@ -39,13 +39,17 @@ class LeaseStore(Database):
         bounce_after: int = 2,
     ) -> tuple[bool, list[str]]:
         """Mark a claimed delivery ``sending`` (about to be handed over), held until
-        ``until``, and record the ``answers`` of the messages before it in the same
-        transaction (so that a worker that dies leaves at most the one in flight unknown).
+        ``until``, recording first the ``answers`` of the messages before it (so that a
+        worker that dies leaves at most the one in flight unknown).
 
         Returns whether run ``claim`` still held the delivery (False: its lease lapsed and
         another worker took it), and the addresses that bounced for good with the answers.
         """
-        with self.begin() as c:
+        # No transaction needed: the answers are true whatever follows, and a mark written
+        # without them only leaves those rows to be settled as unknown, never sent twice. A
+        # bounce changes the subscriber in several steps, which do need one.
+        bounced = any(answer.status is Status.BOUNCED for answer in answers)
+        with self.begin() if bounced else self.each_on_its_own() as c:
             gone = write_answers(c, answers, bounce_after, claim)
             result = c.execute(
                 s.deliveries.update()
