@@ -18,7 +18,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-#: The database the tests use, and the one each test's own databases are made from.
+#: The database made with the cluster, which the store tests share (emptied between them).
 DATABASE = "digest"
 
 
