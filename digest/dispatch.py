@@ -208,6 +208,8 @@ class _Run:
     stop: threading.Event
     lock: threading.Lock = field(default_factory=threading.Lock)
     pacer: _Pacer = field(init=False)
+    #: The subscribers' version when the departed were last cancelled.
+    cancelled_at: int | None = None
 
     def __post_init__(self) -> None:
         self.pacer = _Pacer(self.policy.rate)
@@ -264,6 +266,13 @@ class _Run:
         return True
 
     def _cancel_departed(self) -> None:
+        # One look over the whole edition's queue, so only when someone left since the last:
+        # before each batch, it made a send slower the longer its list.
+        version = self.store.subscribers_version()
+        with self.lock:
+            if version == self.cancelled_at:
+                return
+            self.cancelled_at = version
         cancelled = self.store.cancel_departed(self.date, self.clock())
         if cancelled:
             with self.lock:

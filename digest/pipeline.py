@@ -322,6 +322,7 @@ def send_edition(
     resend_unknown: bool = False,
     policy: SendPolicy | None = None,
     lease: dt.timedelta | None = None,
+    on_total: Callable[[int], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
     stop: threading.Event | None = None,
 ) -> SendReport:
@@ -333,6 +334,9 @@ def send_edition(
     marked in flight before it is handed over and its answer recorded after (see
     ``dispatch``), so a crash loses nothing and sends nothing twice. With ``lease`` this is
     one of several workers sharing the edition (``SendPolicy.lease``).
+
+    ``on_total`` hears how many messages this run may send, once they are planned;
+    ``on_progress`` hears each one handed over.
     """
     digest = store.load_edition(date)
     if digest is None:
@@ -346,7 +350,14 @@ def send_edition(
             )
     publisher = publisher_of(settings, store)
     store.plan_deliveries(date, lambda email: make_message_id(date, email, publisher.sender))
-    already = store.delivery_counts(date).get(Status.SENT, 0)
+    counts = store.delivery_counts(date)
+    already = counts.get(Status.SENT, 0)
+    if on_total is not None:
+        # What this run may send: the queue, the deferred, what a dead run left in flight.
+        due = [Status.QUEUED, Status.DEFERRED, Status.SENDING]
+        if resend_unknown:
+            due.append(Status.UNKNOWN)
+        on_total(sum(counts.get(status, 0) for status in due))
 
     # Rendered once per variant (watchlist, name), each subscriber's values filled in.
     messages = EditionMessages(digest, publisher, now, publisher.dkim)

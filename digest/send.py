@@ -17,6 +17,7 @@ import smtplib
 import ssl
 from collections.abc import Callable
 from email.utils import parseaddr
+from functools import lru_cache
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from .addresses import envelope_address
@@ -107,7 +108,7 @@ class Mailer:
         except AddressError as exc:
             return Reply(553, f"{recipient} cannot be mailed ({exc})")
         try:
-            envelope_from = _envelope(parseaddr(sender)[1])
+            envelope_from = _envelope_from(sender)
         except AddressError as exc:
             raise SendError(f"{sender}: cannot be sent from ({exc})") from None
         # The domains are ASCII by now: what is left is a local part only SMTPUTF8 can carry.
@@ -154,13 +155,13 @@ class Mailer:
         if not message.isascii() and client.has_extn("8bitmime"):
             # Headers in raw UTF-8 (a message made for SMTPUTF8) are 8-bit data.
             options.append("BODY=8BITMIME")
-        code, text = client.mail(envelope_from, options)
+        code, text = _command(client, "mail", "FROM:", envelope_from, options)
         if code == 421:
             raise smtplib.SMTPServerDisconnected(_text(text))  # closing: try a new connection
         if code != 250:
             _reset(client)
             return Reply(code, _text(text))
-        code, text = client.rcpt(envelope_to)
+        code, text = _command(client, "rcpt", "TO:", envelope_to, [])
         if code == 421:
             raise smtplib.SMTPServerDisconnected(_text(text))
         if code not in (250, 251):
@@ -170,10 +171,13 @@ class Mailer:
 
     def _data(self, client: smtplib.SMTP, message: bytes) -> Reply:
         try:
-            code, text = client.data(message)
-        except smtplib.SMTPDataError as exc:  # DATA itself refused: nothing handed over
-            _reset(client)
-            return Reply(exc.smtp_code, _text(exc.smtp_error))
+            client.putcmd("data")
+            code, text = client.getreply()
+            if code != 354:  # DATA itself refused: nothing handed over
+                _reset(client)
+                return Reply(code, _text(text))
+            client.send(_data_block(message))
+            code, text = client.getreply()
         except (smtplib.SMTPException, OSError) as exc:
             self._client = None
             return Reply(
@@ -199,12 +203,52 @@ def _reset(client: smtplib.SMTP) -> None:
         client.rset()
 
 
+def _command(
+    client: smtplib.SMTP, verb: str, prefix: str, address: str, options: list[str]
+) -> tuple[int, bytes]:
+    """MAIL FROM or RCPT TO, as ``client.mail`` and ``client.rcpt`` send them. A plain
+    address goes straight into the command: the library parses each one again first, which
+    cost as much as a whole message's other work."""
+    # SMTPUTF8 also switches the library's commands to UTF-8: that is its to do.
+    if "SMTPUTF8" in options or not _PLAIN_ADDRESS.fullmatch(address):
+        return client.mail(address, options) if verb == "mail" else client.rcpt(address)
+    client.ehlo_or_helo_if_needed()
+    tail = "".join(f" {option}" for option in options)
+    client.putcmd(verb, f"{prefix}<{address}>{tail}")
+    return client.getreply()
+
+
+def _data_block(message: bytes) -> bytes:
+    """``message`` as DATA carries it: each line starting with a dot gets another (RFC 5321
+    4.5.2), then the end mark. What ``smtplib.SMTP.data`` sends, without its regular
+    expression, which took half a millisecond over a 50 KB message."""
+    stuffed = message.replace(b"\n.", b"\n..")
+    if stuffed.startswith(b"."):
+        stuffed = b"." + stuffed
+    if not stuffed.endswith(b"\r\n"):
+        stuffed += b"\r\n"
+    return stuffed + b".\r\n"
+
+
+@lru_cache(maxsize=16)
+def _envelope_from(sender: str) -> str:
+    # Cached: every message of a send comes from the same sender.
+    return _envelope(parseaddr(sender)[1])
+
+
+#: An ASCII address in its envelope form already: a dot-atom local part and a lower-case
+#: domain. The validator would give it back as it is, or refuse it and leave it as it is.
+_PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[a-z0-9.-]+")
+
+
 def _envelope(address: str) -> str:
     """``address`` for MAIL FROM or RCPT TO.
 
     One the validator refuses (``digest@localhost``) goes as it is when it is ASCII, for the
     server to judge, as it always did.
     """
+    if _PLAIN_ADDRESS.fullmatch(address):
+        return address
     try:
         return envelope_address(address)
     except AddressError:

@@ -13,7 +13,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 from email.utils import parseaddr
-from urllib.parse import quote
+from functools import lru_cache
 
 from .models import Subscriber
 from .tokens import Purpose, Token, make_token, read_token
@@ -71,7 +71,7 @@ class Site:
         return f"{self.url}{path}"
 
     def token(self, purpose: Purpose, public_id: str, issued: dt.datetime) -> str:
-        return make_token(self.keys, purpose, public_id, issued)
+        return _token(self.keys, purpose, public_id, issued)
 
     def personal(self, path: str, purpose: Purpose, public_id: str, issued: dt.datetime) -> str:
         """``path`` on the site, with a token for ``purpose`` naming ``public_id``."""
@@ -113,16 +113,29 @@ class Site:
     def unsubscribe_mailto(self, sender: str, subscriber: Subscriber, issued: dt.datetime) -> str:
         """A mailto: unsubscribe address at the sender's domain; its subject is
         "unsubscribe TOKEN", which ``read_unsubscribe_subject`` reads back."""
-        local, _, domain = parseaddr(sender)[1].partition("@")
         token = self.token(Purpose.UNSUBSCRIBE, _public_id(subscriber), issued)
-        subject = quote(f"unsubscribe {token}")
-        return f"mailto:{local}+unsubscribe@{domain}?subject={subject}"
+        # A token is URL-safe base64: only its padding needs escaping in a URL.
+        subject = f"unsubscribe%20{token.replace('=', '%3D')}"
+        return f"{_unsubscribe_address(sender)}?subject={subject}"
 
     def read_unsubscribe_subject(self, subject: str, now: dt.datetime) -> Token | None:
         """The unsubscribe token in the subject of a mail sent to the mailto: address, if
         it is genuine: for a handler of inbound mail."""
         token = token_in_subject(subject)
         return None if token is None else self.read(Purpose.UNSUBSCRIBE, token, now)
+
+
+@lru_cache(maxsize=64)
+def _token(keys: tuple[str, ...], purpose: Purpose, public_id: str, issued: dt.datetime) -> str:
+    # A message asks for its unsubscribe token twice, for the link and the mailto: address.
+    return make_token(keys, purpose, public_id, issued)
+
+
+@lru_cache(maxsize=16)
+def _unsubscribe_address(sender: str) -> str:
+    # Cached: every message of a send comes from the same sender.
+    local, _, domain = parseaddr(sender)[1].partition("@")
+    return f"mailto:{local}+unsubscribe@{domain}"
 
 
 def _public_id(subscriber: Subscriber) -> str:

@@ -104,6 +104,25 @@ def test_mailer_delivers_to_a_real_smtp_server(inbox: Inbox) -> None:
     ]
 
 
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.text(st.sampled_from(".. .x\tz\u00e9"), max_size=12).map(str.encode), max_size=8)
+)
+def test_a_message_arrives_as_it_was_whatever_its_lines_start_with(lines: list[bytes]) -> None:
+    # DATA ends at a line holding one dot, so every line that starts with a dot is sent
+    # with another, which the server takes off: the message arrives byte for byte.
+    body = b"\r\n".join([b"Subject: dots", b"", *lines]) + b"\r\n"
+    inbox = Inbox()
+    try:
+        mailer = Mailer(inbox.url)
+        mailer.send(body, SENDER, "a@example.com")
+        mailer.send(b"." + body, SENDER, "b@example.com")
+        mailer.close()
+    finally:
+        inbox.close()
+    assert [message for _, _, message in inbox.messages] == [body, b"." + body]
+
+
 def test_refused_recipient_is_a_message_error_and_the_connection_goes_on(inbox: Inbox) -> None:
     inbox.refuse.add("a@example.com")
     mailer = Mailer(inbox.url)

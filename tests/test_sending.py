@@ -91,6 +91,26 @@ def test_everyone_gets_one_copy(line: tuple[Settings, Store], sink: Sink) -> Non
     assert store.delivery_counts(DATE) == {"sent": len(PEOPLE)}
 
 
+def test_the_progress_bar_hears_the_total_then_each_message(
+    line: tuple[Settings, Store], sink: Sink
+) -> None:
+    settings, store = line
+    heard: list[tuple[str, int]] = []
+    store.unsubscribe(PEOPLE[0], NOW)
+    report = send_edition(
+        settings,
+        store,
+        DATE,
+        NOW,
+        force=True,
+        policy=QUICK,
+        on_total=lambda total: heard.append(("total", total)),
+        on_progress=lambda count: heard.append(("done", count)),
+    )
+    assert heard[0] == ("total", len(PEOPLE) - 1)
+    assert heard[1:] == [("done", 1)] * (len(PEOPLE) - 1) == [("done", 1)] * report.sent
+
+
 def test_a_temporary_refusal_is_deferred_and_tried_again_within_the_run(
     line: tuple[Settings, Store], sink: Sink
 ) -> None:

@@ -216,6 +216,24 @@ def test_deliveries_are_planned_once_and_marked(store: Store) -> None:
     assert sorted(ids) == ["<a@example.com>", "<b@example.com>"]
 
 
+def test_deliveries_are_planned_a_chunk_at_a_time_each_subscriber_once(store: Store) -> None:
+    from digest.rank import build_digest
+
+    date = dt.date(2026, 11, 24)
+    window = (BASE - dt.timedelta(days=1), BASE)
+    digest = build_digest([], date=date, title="T", tagline="t", window=window, max_stories=5)
+    store.save_edition(digest, BASE)
+    people = [f"p{n}@example.com" for n in range(7)]
+    store.enrol([Subscriber(email) for email in people[:5]], BASE)
+    store.unsubscribe(people[1], BASE)
+    assert store.plan_deliveries(date, lambda email: f"<{email}>", chunk=2) == 4
+    store.enrol([Subscriber(email) for email in people[5:]], BASE)
+    assert store.plan_deliveries(date, lambda email: f"<{email}>", chunk=2) == 2
+    with store.engine.connect() as connection:
+        planned = connection.execute(select(schema.deliveries.c.recipient)).scalars().all()
+    assert sorted(planned) == sorted(set(people) - {people[1]})
+
+
 def test_unopenable_database_is_a_store_error(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="cannot open the database"):
         Store(f"sqlite:///{tmp_path / 'missing-dir' / 'digest.db'}")

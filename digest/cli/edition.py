@@ -123,7 +123,7 @@ def send(
     from ..pipeline import send_edition
     from .output import print_send, send_problem, sending_progress
 
-    with context.store() as store, sending_progress() as progress:
+    with context.store() as store, sending_progress() as bar:
         report = send_edition(
             context.settings,
             store,
@@ -132,7 +132,8 @@ def send(
             force=force,
             resend_unknown=resend_unknown,
             lease=dt.timedelta(seconds=lease) if worker else None,
-            on_progress=progress,
+            on_total=bar.total,
+            on_progress=bar.advance,
         )
     print_send(report)
     problem = send_problem(report)

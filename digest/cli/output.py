@@ -135,16 +135,32 @@ def edition_problem(report: EditionReport) -> DigestError | None:
     return found[-1]
 
 
-@contextlib.contextmanager
-def sending_progress() -> Iterator[Callable[[int], None]]:
-    """A progress bar for a send on a terminal (nothing when piped): yields the callback
-    each sent message calls."""
-    if not console.is_terminal:
-        yield lambda count: None
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+class SendBar:
+    """What a send tells its progress bar: how many messages are due, then each one done."""
 
-    columns = (BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    def __init__(self, total: Callable[[int], None], advance: Callable[[int], None]) -> None:
+        self.total = total
+        self.advance = advance
+
+
+@contextlib.contextmanager
+def sending_progress() -> Iterator[SendBar]:
+    """A progress bar for a send on a terminal (nothing when piped)."""
+    if not console.is_terminal:
+        yield SendBar(lambda total: None, lambda count: None)
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TaskProgressColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (BarColumn(), MofNCompleteColumn(), TaskProgressColumn(), TimeRemainingColumn())
     with Progress("Sending", *columns, console=console, transient=True) as progress:
         task = progress.add_task("send", total=None)
-        yield lambda count: progress.advance(task, count)
+        yield SendBar(
+            lambda total: progress.update(task, total=total),
+            lambda count: progress.advance(task, count),
+        )

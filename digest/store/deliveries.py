@@ -63,25 +63,38 @@ class ReportedBounce:
     dropped: bool
 
 
+#: Subscribers read and queued at a time when an edition's deliveries are planned.
+_PLAN_CHUNK = 5_000
+
+
 class DeliveryStore(Database):
-    def plan_deliveries(self, date: dt.date, message_id: Callable[[str], str]) -> int:
+    def plan_deliveries(
+        self, date: dt.date, message_id: Callable[[str], str], chunk: int = _PLAN_CHUNK
+    ) -> int:
         """Queue one delivery per active subscriber not yet planned; return how many.
 
         ``message_id(email)`` gives each message its id, fixed here so that any later try
-        carries the same one.
+        carries the same one. Subscribers are read ``chunk`` at a time.
         """
+        planned_now = 0
         with self.begin() as c:
             # Locked, so that workers planning the same edition at once plan it once.
             edition_id = _edition_id(c, date, lock=True)
             planned = select(d.subscriber_id).where(
                 d.edition_id == edition_id, d.subscriber_id.is_not(None)
             )
-            rows = c.execute(
-                select(s.subscribers.c.id, s.subscribers.c.email).where(
-                    s.subscribers.c.active, s.subscribers.c.id.not_in(planned)
+            after = 0
+            # A chunk at a time, so memory stays flat however long the list.
+            while rows := c.execute(
+                select(s.subscribers.c.id, s.subscribers.c.email)
+                .where(
+                    s.subscribers.c.active,
+                    s.subscribers.c.id > after,
+                    s.subscribers.c.id.not_in(planned),
                 )
-            ).all()
-            if rows:
+                .order_by(s.subscribers.c.id)
+                .limit(chunk)
+            ).all():
                 c.execute(
                     s.deliveries.insert(),
                     [
@@ -96,7 +109,9 @@ class DeliveryStore(Database):
                         for row in rows
                     ],
                 )
-            return len(rows)
+                planned_now += len(rows)
+                after = rows[-1].id
+        return planned_now
 
     def claim(
         self,
@@ -117,6 +132,9 @@ class DeliveryStore(Database):
         the same moment are skipped, not waited for (PostgreSQL's ``FOR UPDATE SKIP
         LOCKED``; SQLite's ``BEGIN IMMEDIATE`` lets one claim run at a time).
         """
+        # One query per kind of due row, each read in id order straight off the
+        # (edition, status) index: one query over all of them sorted the edition's whole
+        # queue for every batch, which made a long list's send slower with every message.
         moment = naive_utc(now)
         due = [d.status == Status.QUEUED]
         due.append(and_(d.status == Status.DEFERRED, d.next_attempt <= moment))
@@ -125,15 +143,17 @@ class DeliveryStore(Database):
             due.append(d.status == Status.UNKNOWN)
         with self.begin() as c:
             edition_id = _edition_id(c, date)
-            ids = list(
-                c.execute(
+            ids: list[int] = []
+            for condition in due:
+                if len(ids) >= limit:
+                    break
+                ids += c.execute(
                     select(d.id)
-                    .where(d.edition_id == edition_id, or_(*due))
+                    .where(d.edition_id == edition_id, condition)
                     .order_by(d.id)
-                    .limit(limit)
+                    .limit(limit - len(ids))
                     .with_for_update(skip_locked=True)
                 ).scalars()
-            )
             if not ids:
                 return []
             c.execute(
