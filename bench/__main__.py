@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import clusters, fetch, hostile, pipeline, tickers, web, wire
+from . import clusters, fetch, hostile, pipeline, tickers, web, wire, workers
 
 pipeline.main()
 hostile.main()
@@ -11,3 +11,4 @@ tickers.main()
 fetch.main()
 wire.main([])
 web.main([])
+workers.main([])

@@ -10,6 +10,11 @@ Exactly once: a message whose answer was lost (a crash, a dropped connection aft
 ``unknown`` and is not sent again unless asked (``resend_unknown``); ``recover`` settles what a
 dead run left claimed. A server that is gone ends the run; nothing is lost, the rest stays
 queued for the next one.
+
+With ``SendPolicy.lease`` (``digest send --worker``) the journal's part is played by the
+database (``digest.store.claims``), so any number of worker processes on any hosts share one
+edition: each row is marked ``sending`` in the ledger before its message goes, and a dead
+worker's rows are settled once its lease lapses.
 """
 
 from __future__ import annotations
@@ -56,6 +61,9 @@ class SendPolicy:
     timeout: float = 30.0
     #: Seconds between looks at whether anyone unsubscribed.
     check_every: float = 0.5
+    #: None: this is the only sender, its journal on local disk. Set: one of several
+    #: workers sharing the ledger, holding what it claims this long (renewed as it works).
+    lease: dt.timedelta | None = None
 
 
 @dataclass
@@ -110,6 +118,22 @@ def recover(store: Store, date: dt.date, journals: Path, now: dt.datetime) -> in
 
 
 _LOST = "sent, but the server's answer was lost: it may have arrived (--resend-unknown)"
+#: Seconds between looks at the ledger while other workers hold the rest of an edition.
+_POLL = 0.25
+
+
+class _LeaseLost(Exception):
+    """A worker's lease on a delivery lapsed and another worker took it."""
+
+
+@dataclass
+class _Answers:
+    """The answers of one batch, and how many of them are in the ledger already."""
+
+    answers: list[Answer] = field(default_factory=list)
+    written: int = 0
+    #: Addresses dropped for bouncing by the answers written so far.
+    gone: list[str] = field(default_factory=list)
 
 
 class _Pacer:
@@ -193,10 +217,12 @@ class _Run:
     def work(self) -> None:
         """One connection: claim a batch, send it, record it, until nothing is due."""
         claim = uuid.uuid4().hex
-        journal = Journal(self.journals / f"{claim}.log")
+        lease = self.policy.lease
+        journal = None if lease is not None else Journal(self.journals / f"{claim}.log")
         mailer = Mailer(self.smtp_url, timeout=self.policy.timeout)
         try:
             while not self.stop.is_set():
+                self._lapse_leases()
                 self._cancel_departed()
                 batch = self.store.claim(
                     self.date,
@@ -204,10 +230,11 @@ class _Run:
                     self.policy.batch,
                     self.clock(),
                     resend_unknown=self.policy.resend_unknown,
+                    lease=lease,
                 )
                 if batch:
-                    self._send_and_record(batch, journal, mailer)
-                elif not self._wait_for_deferred():
+                    self._send_and_record(batch, claim, journal, mailer)
+                elif not self._wait_for_others() and not self._wait_for_deferred():
                     return
         except SendError as exc:
             with self.lock:
@@ -215,9 +242,28 @@ class _Run:
             self.stop.set()
         finally:
             mailer.close()
-            journal.close()
-            # Every answer is in the ledger now: the journal has nothing left to tell.
-            journal.path.unlink(missing_ok=True)
+            if journal is not None:
+                journal.close()
+                # Every answer is in the ledger now: the journal has nothing left to tell.
+                journal.path.unlink(missing_ok=True)
+
+    def _lapse_leases(self) -> None:
+        unknown = self.store.lapse_leases(self.date, self.clock())
+        if unknown:
+            with self.lock:
+                self.report.recovered_unknown += unknown
+
+    def _wait_for_others(self) -> bool:
+        """A worker waits while other workers hold deliveries: they may die, leaving them to
+        it. False: nobody holds any."""
+        if self.policy.lease is None:
+            return False
+        until = self.store.held_until(self.date)
+        if until is None:
+            return False
+        wait = (until - self.clock()).total_seconds()
+        self.stop.wait(min(_POLL, max(0.01, wait)))
+        return True
 
     def _cancel_departed(self) -> None:
         # One look over the whole edition's queue, so only when someone left since the last:
@@ -243,16 +289,21 @@ class _Run:
         self.stop.wait(max(0.05, wait))
         return True
 
-    def _send_and_record(self, batch: list[Claimed], journal: Journal, mailer: Mailer) -> None:
-        answers: list[Answer] = []
+    def _send_and_record(
+        self, batch: list[Claimed], claim: str, journal: Journal | None, mailer: Mailer
+    ) -> None:
+        done = _Answers()
         try:
-            self._send(batch, journal, mailer, answers)
+            self._send(batch, claim, journal, mailer, done)
         finally:
             # Whatever ended the batch, the ledger learns what happened to each message, and
             # those never handed over go back to the queue.
+            answers = done.answers
             answered = {answer.id for answer in answers}
-            self.store.release([row.id for row in batch if row.id not in answered], self.clock())
-            gone = self.store.record_answers(answers, self.policy.bounce_after)
+            unsent = [row.id for row in batch if row.id not in answered]
+            self.store.release(unsent, self.clock(), claim)
+            rest = answers[done.written :]
+            gone = done.gone + self.store.record_answers(rest, self.policy.bounce_after, claim)
             recipients = {row.id: row.subscriber.email for row in batch}
             with self.lock:
                 for answer in answers:
@@ -263,10 +314,16 @@ class _Run:
                 self.report.bounced_for_good.extend(gone)
 
     def _send(
-        self, batch: list[Claimed], journal: Journal, mailer: Mailer, answers: list[Answer]
+        self,
+        batch: list[Claimed],
+        claim: str,
+        journal: Journal | None,
+        mailer: Mailer,
+        done: _Answers,
     ) -> None:
+        answers = done.answers
         version = self.store.subscribers_version()
-        looked = time.monotonic()
+        looked = renewed = time.monotonic()
         active: set[int] | None = None
         for index, row in enumerate(batch):
             if self.stop.is_set():
@@ -278,26 +335,50 @@ class _Run:
                     version = latest
                     rest = [later.subscriber_id for later in batch[index:]]
                     active = self.store.still_active(rest)
+            lease = self.policy.lease
+            if lease is not None and time.monotonic() - renewed > lease.total_seconds() / 3:
+                renewed = time.monotonic()
+                self.store.renew_lease(claim, self.clock() + lease)
             if active is not None and row.subscriber_id not in active:
                 answers.append(Answer(row.id, Status.CANCELLED, self.clock(), tried=False))
                 continue
-            answers.append(self._deliver(row, journal, mailer))
+            try:
+                answers.append(self._deliver(row, claim, journal, mailer, done))
+            except _LeaseLost:
+                continue  # another worker has it now
             if self.on_progress is not None:
                 self.on_progress(1)
 
-    def _deliver(self, row: Claimed, journal: Journal, mailer: Mailer) -> Answer:
+    def _deliver(
+        self, row: Claimed, claim: str, journal: Journal | None, mailer: Mailer, done: _Answers
+    ) -> Answer:
         try:
             message = self.make_message(row.subscriber, row.message_id)
         except Exception as exc:  # one subscriber's message, not the whole send
             why = f"the message could not be made: {type(exc).__name__}: {exc}"
             return Answer(row.id, Status.FAILED, self.clock(), None, why)
         self.pacer.wait()
+        lease = self.policy.lease
 
         def handing_over() -> None:
-            journal.started(row.id)
+            # The in-flight mark, before the data goes: in the journal, or under a lease in
+            # the ledger itself (where the row must still be this worker's), with the answers
+            # before it, so that a worker that dies leaves only this one in doubt.
+            if journal is not None:
+                journal.started(row.id)
+            elif lease is not None:
+                pending = done.answers[done.written :]
+                held, gone = self.store.mark_sending(
+                    row.id, claim, self.clock() + lease, pending, self.policy.bounce_after
+                )
+                done.written += len(pending)
+                done.gone.extend(gone)
+                if not held:
+                    raise _LeaseLost(row.id)
 
         reply = mailer.deliver(message, self.sender, row.subscriber.email, handing_over)
-        journal.answered(row.id, reply.code)
+        if journal is not None:
+            journal.answered(row.id, reply.code)
         now = self.clock()
         status = status_of(reply)
         error = None if status is Status.SENT else reply.described

@@ -17,6 +17,9 @@ from dataclasses import dataclass
 
 class Status(enum.StrEnum):
     QUEUED = "queued"
+    #: Taken by a sending worker under a lease (``digest send --worker``), not handed over
+    #: yet: queued again for anyone once the lease lapses.
+    CLAIMED = "claimed"
     #: Handed to (or about to be handed to) the server; the answer is not recorded yet.
     SENDING = "sending"
     SENT = "sent"

@@ -223,6 +223,7 @@ def send_edition(
     force: bool = False,
     resend_unknown: bool = False,
     policy: SendPolicy | None = None,
+    lease: dt.timedelta | None = None,
     on_total: Callable[[int], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
     stop: threading.Event | None = None,
@@ -236,7 +237,8 @@ def send_edition(
     marked in flight before it is handed over and its answer recorded after (see
     ``dispatch``), so a crash loses nothing and sends nothing twice. Without ``replan`` only
     the deliveries already in the ledger are tried (a retry of deferred ones), so someone
-    who subscribed since does not get this older edition.
+    who subscribed since does not get this older edition. With ``lease`` this is one of
+    several workers sharing the edition (``SendPolicy.lease``).
 
     ``on_total`` hears how many messages this run may send, once they are planned;
     ``on_progress`` hears each one handed over.
@@ -269,6 +271,8 @@ def send_edition(
     chosen = policy or send_policy(settings)
     if resend_unknown:
         chosen = replace(chosen, resend_unknown=True)
+    if lease is not None:
+        chosen = replace(chosen, lease=lease)
     with _mail_destination(settings, date) as (url, destination):
         run = dispatch(
             store,

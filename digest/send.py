@@ -98,7 +98,8 @@ class Mailer:
 
         Up to the DATA command nothing is handed over, so a connection the server dropped
         while idle is opened again and the message tried once more. ``handing_over`` is
-        called just before the message itself goes (the ledger's in-flight mark); after
+        called just before the message itself goes (the ledger's in-flight mark; if it
+        raises, the message is withdrawn and the exception passes on); after
         that, a lost connection is a lost answer (``Reply(None)``), never a second try:
         the server may have the message already.
         """
@@ -125,7 +126,11 @@ class Mailer:
             if refused is not None:
                 return refused
             if handing_over is not None:
-                handing_over()
+                try:
+                    handing_over()
+                except BaseException:
+                    _reset(client)  # withdrawn before its data: the connection stays usable
+                    raise
             return self._data(client, message)
         raise AssertionError("unreachable")  # the loop returns or raises
 

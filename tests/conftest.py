@@ -1,4 +1,5 @@
-"""Real parts on loopback: an HTTP server for feeds, aiosmtpd for mail, SQLite in tmp_path."""
+"""Real parts on loopback: an HTTP server for feeds, aiosmtpd for mail, SQLite in tmp_path, and
+a throwaway PostgreSQL cluster on a Unix socket (tests/postgres.py)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ from typing import Any
 import pytest
 
 from digest.outbox import LoopbackController
+
+from .postgres import Cluster, throwaway_cluster
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "samples"
@@ -125,6 +128,45 @@ class FeedServer:
         self.stopping.set()
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Cluster]:
+    """One PostgreSQL cluster for the whole run; each test empties its tables (``db_url``)."""
+    with throwaway_cluster() as cluster:
+        yield cluster
+
+
+def _emptied(url: str) -> None:
+    """Every table of a migrated database emptied, ids starting again from 1; the schema
+    version is all ``meta`` keeps."""
+    from sqlalchemy import create_engine, inspect, text
+
+    engine = create_engine(url)
+    try:
+        with engine.begin() as connection:
+            tables = [name for name in inspect(connection).get_table_names() if name != "meta"]
+            if tables:
+                names = ", ".join(f'"{name}"' for name in tables)
+                connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            if "meta" in inspect(connection).get_table_names():
+                connection.execute(text("DELETE FROM meta WHERE key <> 'schema_version'"))
+    finally:
+        engine.dispose()
+
+
+#: The databases the store, ledger and sender tests run on.
+BACKENDS = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database's URL: a SQLite file in tmp_path, or the PostgreSQL cluster's."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'digest.db'}"
+    cluster: Cluster = request.getfixturevalue("postgres")
+    _emptied(cluster.url())
+    return cluster.url()
 
 
 @pytest.fixture

@@ -40,7 +40,10 @@ class Sink:
         ready = threading.Event()
 
         async def serve() -> None:
-            self._server = await asyncio.start_server(self._session, "127.0.0.1", 0)
+            # A whole message is read in one go, so the buffer must hold the largest.
+            self._server = await asyncio.start_server(
+                self._session, "127.0.0.1", 0, limit=4 * 1024 * 1024
+            )
             self.port = self._server.sockets[0].getsockname()[1]
             ready.set()
 
@@ -97,8 +100,11 @@ class Sink:
                 elif verb == "DATA":
                     writer.write(b"354 go ahead\r\n")
                     await writer.drain()
-                    while (await reader.readline()) not in (b".\r\n", b""):
-                        pass
+                    # smtplib ends the data with CRLF, so it always ends "\r\n.\r\n".
+                    try:
+                        await reader.readuntil(b"\r\n.\r\n")
+                    except asyncio.IncompleteReadError:
+                        return
                     self.received[recipient] += 1
                     taken += 1
                     reply = self.data_reply(recipient, self.tries[recipient])

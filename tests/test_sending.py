@@ -55,10 +55,11 @@ def sink() -> Iterator[Sink]:
 
 
 @pytest.fixture
-def line(tmp_path: Path, sink: Sink) -> Iterator[tuple[Settings, Store]]:
+def line(tmp_path: Path, sink: Sink, db_url: str) -> Iterator[tuple[Settings, Store]]:
     """Settings sending to ``sink``, a store with an edition and twelve subscribers."""
     feed = {"name": "Wire", "url": "https://wire.example.com/rss", "section": "stocks"}
-    settings = load_settings(write_config(tmp_path, [feed]), env={"DIGEST_SMTP_URL": sink.url})
+    env = {"DIGEST_SMTP_URL": sink.url, "DIGEST_DB": db_url}
+    settings = load_settings(write_config(tmp_path, [feed]), env=env)
     store = Store(settings.db_url)
     store.save_edition(edition(), NOW)
     for address in PEOPLE:
@@ -224,7 +225,7 @@ def test_a_server_that_is_gone_ends_the_run_and_loses_nothing(
         DATE.isoformat(),
         "--force",
         config=settings.config_path,
-        env={"DIGEST_SMTP_URL": settings.smtp_url or ""},
+        env={"DIGEST_SMTP_URL": settings.smtp_url or "", "DIGEST_DB": settings.db_url},
     )
     assert result.returncode == 1
     assert "the rest is queued: 'digest send' goes on" in result.stderr
@@ -296,7 +297,8 @@ def test_the_ledger_counts_each_status(line: tuple[Settings, Store], sink: Sink)
     settings, store = line
     sink.rcpt_reply = lambda rcpt, attempt: "550 5.1.1 gone" if rcpt == PEOPLE[0] else "250 OK"
     send_edition(settings, store, DATE, NOW, force=True, policy=QUICK)
-    result = digest_command("sends", DATE.isoformat(), config=settings.config_path)
+    env = {"DIGEST_DB": settings.db_url}
+    result = digest_command("sends", DATE.isoformat(), config=settings.config_path, env=env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
         "The edition of 2026-11-24: 0 queued, 0 sending, 11 sent, 0 deferred, 0 failed,"

@@ -1,6 +1,15 @@
 """The ``digest`` command: a thin click layer over the library, one module per family."""
 
-from . import edition, feeds, headlines, inbound, service, subscribers
+from . import database, edition, feeds, headlines, inbound, service, subscribers
 from ._app import main
 
-__all__ = ["edition", "feeds", "headlines", "inbound", "main", "service", "subscribers"]
+__all__ = [
+    "database",
+    "edition",
+    "feeds",
+    "headlines",
+    "inbound",
+    "main",
+    "service",
+    "subscribers",
+]

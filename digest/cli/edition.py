@@ -87,14 +87,38 @@ def build(context: Context, date: dt.datetime | None) -> None:
     is_flag=True,
     help="Send again the messages whose answer was lost (they may arrive twice).",
 )
+@click.option(
+    "--worker",
+    is_flag=True,
+    help="Be one of several senders sharing the edition, on any hosts (PostgreSQL).",
+)
+@click.option(
+    "--lease",
+    type=click.FloatRange(min=1),
+    default=300,
+    show_default=True,
+    help="Seconds a worker holds what it claims, renewed as it works; a dead worker's "
+    "messages go to the others after this long.",
+)
 @pass_context
-def send(context: Context, date: dt.datetime | None, force: bool, resend_unknown: bool) -> None:
+def send(
+    context: Context,
+    date: dt.datetime | None,
+    force: bool,
+    resend_unknown: bool,
+    worker: bool,
+    lease: float,
+) -> None:
     """Send the built edition to every active subscriber who has not had it.
 
     An edition with fewer than edition.min_stories stories, or built while most feeds
     were failing, is not sent without --force. A message whose answer was lost (the
     process was killed, the connection dropped after the message) is reported unknown and
     not sent again unless --resend-unknown. Exits 3 when some messages were not sent.
+
+    With --worker, any number of processes share the edition's send ledger in the
+    database: each claims batches under a lease, marks each message in flight in the
+    ledger before it goes, and ends when the whole edition is settled.
     """
     from ..pipeline import send_edition
     from .output import print_send, send_problem, sending_progress
@@ -107,6 +131,7 @@ def send(context: Context, date: dt.datetime | None, force: bool, resend_unknown
             now(),
             force=force,
             resend_unknown=resend_unknown,
+            lease=dt.timedelta(seconds=lease) if worker else None,
             on_total=bar.total,
             on_progress=bar.advance,
         )
@@ -128,8 +153,20 @@ def sends(context: Context, date: dt.datetime) -> None:
     if not counts:
         say(f"Nothing was sent or planned for the edition of {date:%Y-%m-%d}.")
         return
-    order = ("queued", "sending", "sent", "deferred", "failed", "bounced", "unknown", "cancelled")
-    summary = ", ".join(f"{counts.get(status, 0)} {status}" for status in order)
+    order: tuple[str, ...] = (
+        "queued",
+        "claimed",
+        "sending",
+        "sent",
+        "deferred",
+        "failed",
+        "bounced",
+        "unknown",
+    )
+    order += ("cancelled",)
+    # Only a send by workers has claimed messages, and only while it runs.
+    shown = [status for status in order if status != "claimed" or counts.get(status)]
+    summary = ", ".join(f"{counts.get(status, 0)} {status}" for status in shown)
     say(f"The edition of {date:%Y-%m-%d}: {summary}.")
     for recipient, status, error in problems:
         say(f"  {status} {recipient}: {error}" if error else f"  {status} {recipient}")

@@ -8,6 +8,7 @@ the store writes what they return.
 
 from __future__ import annotations
 
+from .claims import ClaimStore
 from .deliveries import DeliveryStore
 from .editions import EditionStore
 from .feeds import FeedStore
@@ -18,7 +19,14 @@ from .subscribers import SubscriberStore
 
 
 class Store(
-    FeedStore, ItemStore, SubscriberStore, EditionStore, DeliveryStore, MetaStore, LeaseStore
+    FeedStore,
+    ItemStore,
+    SubscriberStore,
+    EditionStore,
+    DeliveryStore,
+    ClaimStore,
+    LeaseStore,
+    MetaStore,
 ):
     """All reads and writes of the database go through here."""
 

@@ -51,7 +51,23 @@ def _sqlite_begin(connection: Connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+#: Server settings for every PostgreSQL connection, unless the URL gives its own ``options``:
+#: no statement runs for ever, and a transaction a dead client left open is ended soon.
+POSTGRES_OPTIONS = "-c statement_timeout=30s -c idle_in_transaction_session_timeout=60s"
+
+
 def make_engine(url: str) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        connect_args: dict[str, Any] = {"connect_timeout": 10}
+        if "options" not in parsed.query:
+            connect_args["options"] = POSTGRES_OPTIONS
+        # A few connections per process (the sending threads, the web server, the scheduler),
+        # renewed every half hour. No ping before each use: a sending worker takes a
+        # connection for every message, and a round trip each would halve its rate.
+        return create_engine(
+            url, pool_size=8, max_overflow=8, pool_recycle=1800, connect_args=connect_args
+        )
     engine = create_engine(url)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
@@ -121,6 +137,22 @@ class Database:
         """One transaction: all of it is written, or none of it."""
         try:
             with self.engine.begin() as connection:
+                yield connection
+        except OperationalError as exc:
+            raise StoreError(f"{shown(self.url)}: {reason(exc)}") from None
+
+    @contextmanager
+    def each_on_its_own(self) -> Iterator[Connection]:
+        """Statements that need no transaction around them, each committed as it runs: on
+        PostgreSQL that saves the BEGIN and COMMIT round trips (SQLite gets a transaction)."""
+        if self.engine.dialect.name != "postgresql":
+            with self.begin() as connection:
+                yield connection
+            return
+        try:
+            with self.engine.connect().execution_options(
+                isolation_level="AUTOCOMMIT"
+            ) as connection:
                 yield connection
         except OperationalError as exc:
             raise StoreError(f"{shown(self.url)}: {reason(exc)}") from None

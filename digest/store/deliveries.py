@@ -78,7 +78,8 @@ class DeliveryStore(Database):
         """
         planned_now = 0
         with self.begin() as c:
-            edition_id = _edition_id(c, date)
+            # Locked, so that workers planning the same edition at once plan it once.
+            edition_id = _edition_id(c, date, lock=True)
             planned = select(d.subscriber_id).where(
                 d.edition_id == edition_id, d.subscriber_id.is_not(None)
             )
@@ -120,35 +121,57 @@ class DeliveryStore(Database):
         now: dt.datetime,
         *,
         resend_unknown: bool = False,
+        lease: dt.timedelta | None = None,
     ) -> list[Claimed]:
-        """Claim up to ``limit`` deliveries that are due (queued, deferred and due, and unknown
-        when asked), marking them ``sending`` for run ``claim``."""
+        """Claim up to ``limit`` deliveries that are due (queued, deferred and due, claimed by a
+        worker whose lease lapsed, and unknown when asked) for run ``claim``.
+
+        Without ``lease`` they become ``sending`` at once (the run's journal tells which went);
+        with one they become ``claimed`` until ``now + lease``, and each is marked ``sending``
+        just before it is handed over (``mark_sending``). Rows another run is claiming at
+        the same moment are skipped, not waited for (PostgreSQL's ``FOR UPDATE SKIP
+        LOCKED``; SQLite's ``BEGIN IMMEDIATE`` lets one claim run at a time).
+        """
         # One query per kind of due row, each read in id order straight off the
         # (edition, status) index: one query over all of them sorted the edition's whole
         # queue for every batch, which made a long list's send slower with every message.
+        moment = naive_utc(now)
         due = [d.status == Status.QUEUED]
-        due.append(and_(d.status == Status.DEFERRED, d.next_attempt <= naive_utc(now)))
+        due.append(and_(d.status == Status.DEFERRED, d.next_attempt <= moment))
+        due.append(and_(d.status == Status.CLAIMED, d.next_attempt <= moment))
         if resend_unknown:
             due.append(d.status == Status.UNKNOWN)
-        rows: list[Any] = []
         with self.begin() as c:
             edition_id = _edition_id(c, date)
+            ids: list[int] = []
             for condition in due:
-                if len(rows) >= limit:
+                if len(ids) >= limit:
                     break
-                rows += c.execute(
-                    select(s.deliveries, s.subscribers)
-                    .join(s.subscribers, s.subscribers.c.id == d.subscriber_id)
+                ids += c.execute(
+                    select(d.id)
                     .where(d.edition_id == edition_id, condition)
                     .order_by(d.id)
-                    .limit(limit - len(rows))
-                ).all()
-            if rows:
-                c.execute(
-                    s.deliveries.update()
-                    .where(d.id.in_([row.id for row in rows]))
-                    .values(status=Status.SENDING, claim=claim, updated_at=naive_utc(now))
+                    .limit(limit - len(ids))
+                    .with_for_update(skip_locked=True)
+                ).scalars()
+            if not ids:
+                return []
+            c.execute(
+                s.deliveries.update()
+                .where(d.id.in_(ids))
+                .values(
+                    status=Status.SENDING if lease is None else Status.CLAIMED,
+                    claim=claim,
+                    updated_at=moment,
+                    next_attempt=None if lease is None else naive_utc(now + lease),
                 )
+            )
+            rows = c.execute(
+                select(s.deliveries, s.subscribers)
+                .join(s.subscribers, s.subscribers.c.id == d.subscriber_id)
+                .where(d.id.in_(ids))
+                .order_by(d.id)
+            ).all()
         return [
             Claimed(
                 row.id,
@@ -176,62 +199,48 @@ class DeliveryStore(Database):
             )
             return int(result.rowcount)
 
-    def record_answers(self, answers: Sequence[Answer], bounce_after: int) -> list[str]:
+    def record_answers(
+        self, answers: Sequence[Answer], bounce_after: int, claim: str | None = None
+    ) -> list[str]:
         """Write the answers of a batch in one transaction; the addresses that bounced for
         good with it (their last ``bounce_after`` editions all bounced) are made inactive and
-        returned."""
+        returned. With ``claim``, only rows that run still holds are written."""
         if not answers:
             return []
-        rows = [
-            {
-                "row_id": answer.id,
-                "status": answer.status,
-                "smtp_code": answer.code,
-                "error": answer.error,
-                "sent_at": naive_utc(answer.at) if answer.status is Status.SENT else None,
-                "attempted": naive_utc(answer.at),
-                "next_attempt": maybe_naive_utc(answer.next_attempt),
-                "tried": int(answer.tried),
-            }
-            for answer in answers
-        ]
         with self.begin() as c:
-            c.execute(
-                s.deliveries.update()
-                .where(d.id == bindparam("row_id"))
-                .values(
-                    status=bindparam("status"),
-                    smtp_code=bindparam("smtp_code"),
-                    error=bindparam("error"),
-                    sent_at=bindparam("sent_at"),
-                    next_attempt=bindparam("next_attempt"),
-                    updated_at=bindparam("attempted"),
-                    first_attempt=func.coalesce(d.first_attempt, bindparam("attempted")),
-                    attempts=d.attempts + bindparam("tried"),
-                    claim=None,
-                ),
-                rows,
-            )
-            bounced = [answer.id for answer in answers if answer.status is Status.BOUNCED]
-            return _bounce(c, bounced, bounce_after, answers[0].at) if bounced else []
+            return write_answers(c, answers, bounce_after, claim)
 
-    def release(self, ids: Sequence[int], now: dt.datetime) -> None:
-        """Give claimed deliveries that were never handed over back to the queue."""
+    def release(self, ids: Sequence[int], now: dt.datetime, claim: str | None = None) -> None:
+        """Give claimed deliveries that were never handed over back to the queue (with
+        ``claim``, only those that run still holds)."""
         if ids:
+            held = and_(d.id.in_(list(ids)), d.status.in_([Status.SENDING, Status.CLAIMED]))
+            if claim is not None:
+                held = and_(held, d.claim == claim)
             with self.begin() as c:
                 c.execute(
                     s.deliveries.update()
-                    .where(d.id.in_(list(ids)), d.status == Status.SENDING)
-                    .values(status=Status.QUEUED, claim=None, updated_at=naive_utc(now))
+                    .where(held)
+                    .values(
+                        status=Status.QUEUED,
+                        claim=None,
+                        next_attempt=None,
+                        updated_at=naive_utc(now),
+                    )
                 )
 
     def claims_in_flight(self, date: dt.date) -> dict[str, list[int]]:
-        """The runs with deliveries of ``date`` still ``sending``, and those deliveries."""
+        """The runs with deliveries of ``date`` still ``sending`` by the journal's rule (not
+        under a worker's lease: ``lapse_leases`` settles those), and those deliveries."""
         with self.begin() as c:
             rows = c.execute(
                 select(d.id, d.claim)
                 .join(s.editions, s.editions.c.id == d.edition_id)
-                .where(s.editions.c.date == date, d.status == Status.SENDING)
+                .where(
+                    s.editions.c.date == date,
+                    d.status == Status.SENDING,
+                    d.next_attempt.is_(None),
+                )
             ).all()
         claims: dict[str, list[int]] = {}
         for row in rows:
@@ -277,7 +286,7 @@ class DeliveryStore(Database):
                 .join(s.editions, s.editions.c.id == d.edition_id)
                 .where(
                     s.editions.c.date == date,
-                    d.status.not_in([Status.SENT, Status.QUEUED, Status.CANCELLED]),
+                    d.status.not_in([Status.SENT, Status.QUEUED, Status.CLAIMED, Status.CANCELLED]),
                 )
                 .order_by(d.recipient)
             )
@@ -350,12 +359,57 @@ class DeliveryStore(Database):
 _HANDED_OVER = (Status.SENT, Status.UNKNOWN)
 
 
+def write_answers(
+    c: Connection, answers: Sequence[Answer], bounce_after: int, claim: str | None
+) -> list[str]:
+    """``record_answers`` in the caller's transaction."""
+    if not answers:
+        return []
+    rows = [
+        {
+            "row_id": answer.id,
+            "status": answer.status,
+            "smtp_code": answer.code,
+            "error": answer.error,
+            "sent_at": naive_utc(answer.at) if answer.status is Status.SENT else None,
+            "attempted": naive_utc(answer.at),
+            "next_attempt": maybe_naive_utc(answer.next_attempt),
+            "tried": int(answer.tried),
+        }
+        for answer in answers
+    ]
+    held = d.id == bindparam("row_id")
+    if claim is not None:
+        held = and_(held, d.claim == claim)
+    c.execute(
+        s.deliveries.update()
+        .where(held)
+        .values(
+            status=bindparam("status"),
+            smtp_code=bindparam("smtp_code"),
+            error=bindparam("error"),
+            sent_at=bindparam("sent_at"),
+            next_attempt=bindparam("next_attempt"),
+            updated_at=bindparam("attempted"),
+            first_attempt=func.coalesce(d.first_attempt, bindparam("attempted")),
+            attempts=d.attempts + bindparam("tried"),
+            claim=None,
+        ),
+        rows,
+    )
+    bounced = [answer.id for answer in answers if answer.status is Status.BOUNCED]
+    return _bounce(c, bounced, bounce_after, answers[0].at) if bounced else []
+
+
 def _bare_id(message_id: str | None) -> str:
     return (message_id or "").strip().strip("<>").strip()
 
 
-def _edition_id(c: Connection, date: dt.date) -> int:
-    return int(c.execute(select(s.editions.c.id).where(s.editions.c.date == date)).scalar_one())
+def _edition_id(c: Connection, date: dt.date, *, lock: bool = False) -> int:
+    query = select(s.editions.c.id).where(s.editions.c.date == date)
+    if lock:
+        query = query.with_for_update()
+    return int(c.execute(query).scalar_one())
 
 
 def _bounce(

@@ -90,7 +90,7 @@ subscribers = Table(
     "subscribers",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("email", String(320), nullable=False, unique=True),
+    Column("email", String(320), nullable=False),
     Column("name", String(200), nullable=False, default=""),
     Column("active", Boolean, nullable=False, default=True),
     Column("created_at", DateTime, nullable=False),
@@ -106,6 +106,8 @@ subscribers = Table(
     Column("state", String(12), nullable=False, default="active"),
     # Added by migration 7: the random id personal links name (``digest.tokens``).
     Column("public_id", String(32), nullable=False),
+    # Named: PostgreSQL would call it subscribers_email_key, the name of the index below.
+    UniqueConstraint("email", name="subscribers_email"),
 )
 subscribers_email_key = Index("subscribers_email_key", subscribers.c.email_key, unique=True)
 subscribers_public_id = Index("subscribers_public_id", subscribers.c.public_id, unique=True)
@@ -155,7 +157,8 @@ deliveries = Table(
     #: The server's last reply code, if it answered.
     Column("smtp_code", Integer),
     Column("first_attempt", DateTime),
-    #: When a deferred message is tried again.
+    #: When a deferred message is tried again; for one a worker holds (claimed, or sending
+    #: under ``digest send --worker``), when its lease lapses.
     Column("next_attempt", DateTime),
     Column("updated_at", DateTime),
     #: The sending run that claimed the row (its journal names the same run).
@@ -228,6 +231,13 @@ def _one_subscriber_per_address_v5(connection: Connection) -> None:
     there); see ``_merge_subscribers`` for what the merged record keeps.
     """
     present = {column["name"] for column in inspect(connection).get_columns(subscribers.name)}
+    if connection.dialect.name == "postgresql":
+        # There the unique constraint on email that version 1 made is named
+        # subscribers_email_key, the name of the index below: give it its own name.
+        unique = inspect(connection).get_unique_constraints(subscribers.name)
+        if any(found["name"] == "subscribers_email_key" for found in unique):
+            rename = "RENAME CONSTRAINT subscribers_email_key TO subscribers_email"
+            connection.execute(text(f"ALTER TABLE subscribers {rename}"))
     if "email_key" not in present:
         kind = subscribers.c.email_key.type.compile(dialect=connection.dialect)
         # The DDL default only lets the column be added NOT NULL; every row is filled below.

@@ -1,0 +1,106 @@
+"""Claims on the send ledger under a lease, for ``digest send --worker``: the in-flight rule
+kept in the database, so that workers on any number of hosts share one edition's deliveries.
+
+A worker claims rows (``claimed``, ``DeliveryStore.claim`` with a lease), marks each one
+``sending`` in its own transaction just before the message goes, and records the answers. Its
+lease (``next_attempt`` of the rows it holds) is renewed while it works. When a worker dies,
+its lease lapses: rows it had only claimed are claimed again by anyone, rows it had marked
+``sending`` may have arrived and become ``unknown`` (never sent again unless asked).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from sqlalchemy import func, select
+
+from ..ledger import Status
+from . import schema as s
+from ._database import Database, aware, naive_utc
+from .deliveries import Answer, write_answers
+
+d = s.deliveries.c
+
+#: Why a delivery a dead worker was sending is unknown.
+LAPSED = (
+    "sent by a worker that stopped before its answer was recorded: it may have arrived"
+    " (--resend-unknown)"
+)
+
+
+class ClaimStore(Database):
+    def mark_sending(
+        self,
+        delivery: int,
+        claim: str,
+        until: dt.datetime,
+        answers: Sequence[Answer] = (),
+        bounce_after: int = 2,
+    ) -> tuple[bool, list[str]]:
+        """Mark a claimed delivery ``sending`` (about to be handed over), held until
+        ``until``, recording first the ``answers`` of the messages before it (so that a
+        worker that dies leaves at most the one in flight unknown).
+
+        Returns whether run ``claim`` still held the delivery (False: its lease lapsed and
+        another worker took it), and the addresses that bounced for good with the answers.
+        """
+        # No transaction needed: the answers are true whatever follows, and a mark written
+        # without them only leaves those rows to be settled as unknown, never sent twice. A
+        # bounce changes the subscriber in several steps, which do need one.
+        bounced = any(answer.status is Status.BOUNCED for answer in answers)
+        with self.begin() if bounced else self.each_on_its_own() as c:
+            gone = write_answers(c, answers, bounce_after, claim)
+            result = c.execute(
+                s.deliveries.update()
+                .where(d.id == delivery, d.claim == claim, d.status == Status.CLAIMED)
+                .values(status=Status.SENDING, next_attempt=naive_utc(until))
+            )
+            return bool(result.rowcount), gone
+
+    def renew_lease(self, claim: str, until: dt.datetime) -> int:
+        """Hold every delivery run ``claim`` holds until ``until``; returns how many."""
+        with self.begin() as c:
+            result = c.execute(
+                s.deliveries.update()
+                .where(d.claim == claim, d.status.in_([Status.CLAIMED, Status.SENDING]))
+                .values(next_attempt=naive_utc(until))
+            )
+            return int(result.rowcount)
+
+    def lapse_leases(self, date: dt.date, now: dt.datetime) -> int:
+        """Make unknown the deliveries of ``date`` a worker was sending when its lease lapsed;
+        returns how many. (Rows it had only claimed need nothing: ``claim`` takes them.)"""
+        with self.begin() as c:
+            edition = select(s.editions.c.id).where(s.editions.c.date == date)
+            result = c.execute(
+                s.deliveries.update()
+                .where(
+                    d.edition_id == edition.scalar_subquery(),
+                    d.status == Status.SENDING,
+                    d.next_attempt.is_not(None),
+                    d.next_attempt <= naive_utc(now),
+                )
+                .values(
+                    status=Status.UNKNOWN,
+                    error=LAPSED,
+                    claim=None,
+                    next_attempt=None,
+                    updated_at=naive_utc(now),
+                )
+            )
+            return int(result.rowcount)
+
+    def held_until(self, date: dt.date) -> dt.datetime | None:
+        """When the last lease on a delivery of ``date`` lapses, while workers hold some."""
+        with self.begin() as c:
+            until = c.execute(
+                select(func.max(d.next_attempt))
+                .join(s.editions, s.editions.c.id == d.edition_id)
+                .where(
+                    s.editions.c.date == date,
+                    d.status.in_([Status.CLAIMED, Status.SENDING]),
+                    d.next_attempt.is_not(None),
+                )
+            ).scalar()
+        return aware(until)
