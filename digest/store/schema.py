@@ -397,7 +397,7 @@ def _lifecycle_v7(connection: Connection) -> None:
     subscribers_public_id.create(connection, checkfirst=True)
 
 
-def _sender_lease(connection: Connection) -> None:
+def _sender_lease_v8(connection: Connection) -> None:
     """The leases table: one ``digest serve`` sends, the others only serve pages."""
     leases.create(connection, checkfirst=True)
 
@@ -411,7 +411,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _one_subscriber_per_address_v5,
     _send_ledger_v6,
     _lifecycle_v7,
-    _sender_lease,
+    _sender_lease_v8,
 ]
 
 
