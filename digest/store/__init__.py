@@ -10,13 +10,22 @@ from __future__ import annotations
 
 from .deliveries import DeliveryStore
 from .editions import EditionStore
+from .embeddings import EmbeddingStore
 from .feeds import FeedStore
 from .items import ItemStore
 from .meta import MetaStore
 from .subscribers import SubscriberStore
 
 
-class Store(FeedStore, ItemStore, SubscriberStore, EditionStore, DeliveryStore, MetaStore):
+class Store(
+    FeedStore,
+    ItemStore,
+    SubscriberStore,
+    EditionStore,
+    DeliveryStore,
+    MetaStore,
+    EmbeddingStore,
+):
     """All reads and writes of the database go through here."""
 
 

@@ -21,6 +21,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -163,6 +164,17 @@ deliveries = Table(
     UniqueConstraint("edition_id", "subscriber_id", name="deliveries_edition_subscriber"),
 )
 deliveries_status = Index("deliveries_status", deliveries.c.edition_id, deliveries.c.status)
+
+#: Sentence embeddings of titles, each computed once: the clusterer's default method reads them
+#: instead of running the model again. Keyed by a digest of the model and the exact title, so
+#: the same headline in several feeds is embedded once and an edited title gets a new row.
+title_embeddings = Table(
+    "title_embeddings",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    #: float32, little-endian, unit length.
+    Column("vector", LargeBinary, nullable=False),
+)
 
 _V1_TABLES = [meta, feeds, items, subscribers, editions, deliveries]
 
@@ -376,6 +388,11 @@ def _lifecycle_v7(connection: Connection) -> None:
     subscribers_public_id.create(connection, checkfirst=True)
 
 
+def _title_embeddings_v8(connection: Connection) -> None:
+    """The cache of title embeddings the clusterer's default method uses."""
+    title_embeddings.create(connection, checkfirst=True)
+
+
 #: Numbered migrations; append, never edit one that has shipped.
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _create_v1,
@@ -385,6 +402,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _one_subscriber_per_address_v5,
     _send_ledger_v6,
     _lifecycle_v7,
+    _title_embeddings_v8,
 ]
 
 
