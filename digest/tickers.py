@@ -105,7 +105,7 @@ def symbol_table(path: Path = SYMBOLS_FILE) -> SymbolTable:
     # A prefix glued by a hyphen ("ex-Google") or a possessive ("Moody's", curly or straight)
     # still names the company; a plural "s" is checked per match (coins only).
     pattern = re.compile(
-        r"(?<![\w&.])(" + "|".join(map(re.escape, alternatives)) + r")((?:['’]s)|s)?(?![\w&])",
+        r"(?<![\w&.])(" + _trie_pattern(alternatives) + r")((?:['’]s)|s)?(?![\w&])",
         re.IGNORECASE,
     )
     lower = re.compile(
@@ -118,6 +118,38 @@ def symbol_table(path: Path = SYMBOLS_FILE) -> SymbolTable:
     for alias in alternatives:
         folded.setdefault(alias.casefold(), alias)
     return SymbolTable(symbols, by_alias, pattern, lower, folded)
+
+
+_Tree = dict[str, "_Tree"]
+
+
+def _trie_pattern(words: list[str]) -> str:
+    """One regular expression for ``words`` (case-folded), shaped as their prefix tree.
+
+    Python's ``re`` tries the branches of a flat alternation one by one at every position;
+    a tree rejects a position after a letter or two. Longer words win, as the greedy
+    optional tail is tried before the word that ends earlier.
+    """
+    tree: _Tree = {}
+    for word in words:
+        node = tree
+        for char in word.casefold():
+            node = node.setdefault(char, {})
+        node[""] = {}
+
+    def pattern(node: dict) -> str:  # type: ignore[type-arg]
+        ends = "" in node
+        branches = [
+            re.escape(char) + pattern(child) for char, child in sorted(node.items()) if char
+        ]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        if ends:
+            return f"(?:{body})?"
+        return body
+
+    return pattern(tree)
 
 
 def find_tickers(text: str, table: SymbolTable | None = None) -> list[str]:
