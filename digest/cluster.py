@@ -246,16 +246,20 @@ class _Features:
                 vectors = embed([text.title for text in texts])
             embedding = np.asarray(vectors, dtype=np.float32)
         symbols = _count_matrix([Counter(find_tickers(text.title)) for text in texts])
+        symbols = symbols.astype(np.float32)
+        if embedding is not None:
+            # The evidence rule's features: the light method's alone.
+            empty = sparse.csr_matrix((len(texts), 0), dtype=np.float32)
+            return cls(_tfidf(texts), embedding, symbols, empty, empty, empty, [])
         frequency = np.bincount(symbols.indices, minlength=symbols.shape[1])
         rare = np.flatnonzero(frequency <= max(2, RARE_NAME_SHARE * len(texts)))
+        title_words = [tokens(text.title) for text in texts]
         return cls(
             tfidf=_tfidf(texts),
             embedding=embedding,
             symbols=symbols,
-            words=_binary([tokens(text.title) for text in texts]),
-            distinct=_binary(
-                [[w for w in tokens(text.title) if w not in COMMON_WORDS] for text in texts]
-            ),
+            words=_binary(title_words),
+            distinct=_binary([[w for w in ws if w not in COMMON_WORDS] for ws in title_words]),
             rare_symbols=symbols[:, rare].tocsr(),
             generic=[is_generic(text.title) for text in texts],
         )
@@ -266,14 +270,19 @@ class _Features:
 
     def similarity(self, rows: list[int], columns: list[int]) -> npt.NDArray[np.float32]:
         """Similarity of each row item with each column item, as the method defines it."""
-        values = (self.tfidf[rows] @ self.tfidf[columns].T).toarray()
+        values = np.asarray((self.tfidf[rows] @ self.tfidf[columns].T).toarray(), np.float32)
         if self.embedding is not None:
+            # In place and in single precision: a batch meeting many open stories makes
+            # matrices of tens of millions of pairs.
+            values *= np.float32(1 - EMBEDDING_SHARE)
             meaning = self.embedding[rows] @ self.embedding[columns].T
-            values = EMBEDDING_SHARE * meaning + (1 - EMBEDDING_SHARE) * values
+            meaning *= np.float32(EMBEDDING_SHARE)
+            values += meaning
+            del meaning
             conflict, one_sided = self._names(rows, columns)
-            values -= NAME_CONFLICT * conflict + ONE_SIDED_NAME * one_sided
-            return np.asarray(values, dtype=np.float32)
-        values = np.asarray(values, dtype=np.float32)
+            values[conflict] -= np.float32(NAME_CONFLICT)
+            values[one_sided] -= np.float32(ONE_SIDED_NAME)
+            return values
         values[~self._related(rows, columns, values)] = 0.0
         return values
 
@@ -283,11 +292,17 @@ class _Features:
         """Pairs that both name tickers or coins, none of them in common; and pairs of which
         only one names any."""
         left_names, right_names = self.symbols[rows], self.symbols[columns]
-        shared_names = (left_names @ right_names.T).toarray() > 0
-        named_left = left_names.getnnz(axis=1) > 0
-        named_right = right_names.getnnz(axis=1) > 0
-        both = named_left[:, None] & named_right[None, :]
-        return both & ~shared_names, named_left[:, None] ^ named_right[None, :]
+        named_left = np.flatnonzero(left_names.getnnz(axis=1) > 0)
+        named_right = np.flatnonzero(right_names.getnnz(axis=1) > 0)
+        conflict = np.zeros((len(rows), len(columns)), dtype=bool)
+        # Only the items that name something can conflict: a product over those alone.
+        shared = (left_names[named_left] @ right_names[named_right].T).toarray() > 0
+        conflict[np.ix_(named_left, named_right)] = ~shared
+        left = np.zeros(len(rows), dtype=bool)
+        left[named_left] = True
+        right = np.zeros(len(columns), dtype=bool)
+        right[named_right] = True
+        return conflict, left[:, None] ^ right[None, :]
 
     def _related(
         self,
