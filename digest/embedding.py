@@ -241,6 +241,8 @@ def embed_cached(
 ) -> tuple[Array, dict[str, bytes]]:
     """Vectors of ``titles``, taking those in ``cached`` (by ``title_digest``) as they are and
     running the model only on the rest; also the new vectors, as bytes to store."""
+    if not titles:
+        return np.zeros((0, 0), dtype=np.float32), {}  # no model needed for nothing
     digests = [title_digest(title) for title in titles]
     missing = list(dict.fromkeys(d for d in digests if d not in cached))
     fresh: dict[str, bytes] = {}

@@ -48,3 +48,5 @@ def test_cached_titles_are_not_embedded_again() -> None:
     assert list(none) == [embedding.title_digest("New title")]
     assert np.array_equal(again[:3], vectors)
     assert embedding.title_digest("Dog show") != embedding.title_digest("Dog show ")
+    nothing, none = embedding.embed_cached([], {})
+    assert len(nothing) == 0 and none == {}
