@@ -286,6 +286,36 @@ class _Features:
         values[~self._related(rows, columns, values)] = 0.0
         return values
 
+    def story_similarity(self, rows: list[int], groups: list[list[int]]) -> npt.NDArray[np.float32]:
+        """The embedding method's mean similarity of each row item with each group's items.
+
+        The same figures as averaging ``similarity`` over each group, computed through each
+        group's mean vectors and name counts, so the cost grows with the groups, not with
+        their reports.
+        """
+        members = [index for group in groups for index in group]
+        membership = _membership(groups, len(members))
+        sizes = np.array([len(group) for group in groups], dtype=np.float32)
+        assert self.embedding is not None
+        # Sums over each group's reports; divided by the group's size at the end.
+        meaning = self.embedding[rows] @ np.asarray(membership @ self.embedding[members]).T
+        words = (self.tfidf[rows] @ (membership @ self.tfidf[members]).T).toarray()
+        values = EMBEDDING_SHARE * meaning + (1 - EMBEDDING_SHARE) * words
+        left, right = self.symbols[rows], self.symbols[members]
+        named_left = (left.getnnz(axis=1) > 0).astype(np.float32)
+        named_right = (right.getnnz(axis=1) > 0).astype(np.float32)
+        named_in_group = membership @ named_right
+        shared = (left @ right.T).tocsr()
+        shared.data[:] = 1.0
+        sharing_in_group = (shared @ membership.T).toarray()
+        conflicts = named_left[:, None] * (named_in_group[None, :] - sharing_in_group)
+        one_sided = (
+            named_left[:, None] * (sizes - named_in_group)[None, :]
+            + (1 - named_left)[:, None] * named_in_group[None, :]
+        )
+        values -= NAME_CONFLICT * conflicts + ONE_SIDED_NAME * one_sided
+        return np.asarray(values / sizes, dtype=np.float32)
+
     def _names(
         self, rows: list[int], columns: list[int]
     ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
@@ -341,7 +371,10 @@ def _cluster_batch(
     """
     count = len(batch)
     recent = [story.members[-STORY_MEMORY:] for story in stories]
-    columns = batch + [index for members in recent for index in members]
+    with_embedding = features.embedding is not None
+    # The embedding method's score is linear in each report, so a batch meets a story through
+    # the story's mean (one column, not twenty); the light method's evidence rule is not.
+    columns = batch if with_embedding else batch + [i for members in recent for i in members]
     similarity = features.similarity(batch, columns)
     distance = np.full((count + len(stories),) * 2, np.inf, dtype=np.float32)
     # Stories already told apart stay apart (their block stays infinite).
@@ -351,9 +384,12 @@ def _cluster_batch(
     if times.max() - times.min() > window:
         distance[:count, :count][np.abs(times[:, None] - times[None, :]) > window] = np.inf
     if stories:
-        sizes = np.array([len(members) for members in recent], dtype=np.float32)
-        membership = _membership(recent, len(columns) - count)
-        average = np.asarray(similarity[:, count:] @ membership.T) / sizes
+        if with_embedding:
+            average = features.story_similarity(batch, recent)
+        else:
+            sizes = np.array([len(members) for members in recent], dtype=np.float32)
+            membership = _membership(recent, len(columns) - count)
+            average = np.asarray(similarity[:, count:] @ membership.T / sizes, np.float32)
         with_stories = 1.0 - average
         lasts = np.array([story.last for story in stories])
         with_stories[(times[:, None] - lasts[None, :]) > window] = np.inf
