@@ -34,7 +34,7 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --silent
 	touch $(NODE_STAMP)
 
-demo: $(STAMP)
+demo: $(EMBEDDINGS)
 	$(BIN)/digest --config samples/feeds.yaml demo
 
 lint: $(STAMP)

@@ -50,7 +50,7 @@ class EditionSettings:
     #: The sender's postal address, printed in every message's footer (CAN-SPAM).
     postal_address: str
     #: How stories are grouped: "light" (TF-IDF, the default) or "embedding" (optional extra).
-    clustering: Method = Method.LIGHT
+    clustering: Method = Method.EMBEDDING
     #: Which days it goes out: every day, or Monday to Friday.
     schedule: Cadence = Cadence.DAILY
     #: "nyse": no Stocks section on a day the New York Stock Exchange is closed.
@@ -296,7 +296,7 @@ def _edition(where: str, raw: dict[str, Any]) -> EditionSettings:
             f"{where}: edition.min_stories: {min_stories} is more than max_stories ({max_stories})"
         )
 
-    clustering = str(raw.get("clustering", Method.LIGHT.value))
+    clustering = str(raw.get("clustering", Method.EMBEDDING.value))
     if clustering not in {method.value for method in Method}:
         choices = " or ".join(method.value for method in Method)
         raise ConfigError(f"{where}: edition.clustering: expected {choices}, got {clustering!r}")

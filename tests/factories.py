@@ -103,3 +103,23 @@ def json_feed_document(entries: Sequence[FeedEntry]) -> bytes:
             ],
         }
     ).encode()
+
+
+def sample_items() -> list[Item]:
+    """Every item of the demo's sample feeds, parsed as the demo parses them."""
+    from pathlib import Path
+
+    from digest.models import FeedSource
+    from digest.parse import parse_feed
+
+    feeds = Path(__file__).resolve().parent.parent / "samples" / "feeds"
+    fetched = dt.datetime(2026, 11, 24, 12, 0, tzinfo=dt.UTC)
+    return [
+        item
+        for path in sorted(feeds.glob("*.xml"))
+        for item in parse_feed(
+            path.read_bytes(),
+            FeedSource(path.stem, f"https://{path.stem}.example/rss", Section.STOCKS),
+            fetched,
+        )
+    ]

@@ -15,7 +15,7 @@ from digest.linkage import average_linkage
 from digest.models import Method
 
 from .conftest import invoke_cli
-from .factories import make_item
+from .factories import make_item, sample_items
 
 
 def test_tokens_drop_stopwords_and_meet_across_inflections() -> None:
@@ -32,7 +32,7 @@ def test_same_event_in_other_words_is_one_story() -> None:
         make_item("Record inflows into bitcoin ETF", "Chain"),
         make_item("Solana network halts block production for hours", "Block"),
     ]
-    groups = [[item.source_name for item in group] for group in cluster_items(items)]
+    groups = [[item.source_name for item in group] for group in cluster_items(items, Method.LIGHT)]
     assert sorted(groups) == [["Block"], ["Coin", "Chain"], ["Wire", "Street", "Capital"]]
 
 
@@ -44,7 +44,7 @@ def test_generic_market_wraps_do_not_chain_into_one_story() -> None:
         Text("Stocks fall as inflation data surprises"),
     ]
     assert all(is_generic(text.title) for text in texts)
-    assert len(cluster_texts(texts)) == 4
+    assert len(cluster_texts(texts, Method.LIGHT)) == 4
 
 
 def test_empty_and_single_inputs() -> None:
@@ -133,7 +133,7 @@ def test_items_further_apart_than_the_window_are_different_stories() -> None:
             published=start + clustering.WINDOW + dt.timedelta(hours=21),
         ),
     ]
-    assert cluster_texts(texts) == [[0, 1], [2]]
+    assert cluster_texts(texts, Method.LIGHT) == [[0, 1], [2]]
 
 
 def test_headlines_naming_different_companies_do_not_merge() -> None:
@@ -143,7 +143,8 @@ def test_headlines_naming_different_companies_do_not_merge() -> None:
         Text("AMD beats estimates on data-center sales"),
         Text("AMD tops estimates on data-center sales"),
     ]
-    assert cluster_texts(texts) == [[0, 1], [2, 3]]
+    for method in Method:
+        assert cluster_texts(texts, method) == [[0, 1], [2, 3]], method
 
 
 def test_a_story_keeps_its_identity_across_batches(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -159,10 +160,12 @@ def test_a_story_keeps_its_identity_across_batches(monkeypatch: pytest.MonkeyPat
     texts = [
         Text(title, published=start + dt.timedelta(hours=hour)) for hour, title in enumerate(titles)
     ]
-    whole = cluster_texts(texts)
-    assert whole == [[0, 2, 4], [1, 3], [5]]
-    monkeypatch.setattr(clustering, "BATCH_SIZE", 2)
-    assert cluster_texts(texts) == whole
+    for method in Method:
+        monkeypatch.setattr(clustering, "BATCH_SIZE", 2500)
+        whole = cluster_texts(texts, method)
+        assert whole == [[0, 2, 4], [1, 3], [5]], method
+        monkeypatch.setattr(clustering, "BATCH_SIZE", 2)
+        assert cluster_texts(texts, method) == whole, method
 
 
 def test_the_clustering_order_follows_time_not_input() -> None:
@@ -172,10 +175,10 @@ def test_the_clustering_order_follows_time_not_input() -> None:
         Text("Solana network halts block production", published=start),
         Text("Apple to buy back $110 billion of stock", published=start + dt.timedelta(hours=2)),
     ]
-    assert cluster_texts(texts) == [[0, 1], [2]]
+    assert cluster_texts(texts, Method.LIGHT) == [[0, 1], [2]]
 
 
-def test_the_embedding_method_groups_paraphrases() -> None:
+def test_the_default_method_groups_paraphrases_sharing_no_word() -> None:
     texts = [
         Text("Twitter is down"),
         Text("Twitter suffers brief outage"),
@@ -183,7 +186,53 @@ def test_the_embedding_method_groups_paraphrases() -> None:
         Text("Elephants tell human friend from foe by voice"),
         Text("Elephants can tell human languages apart, study finds"),
     ]
-    assert cluster_texts(texts, Method.EMBEDDING) == [[0, 1, 2], [3, 4]]
+    assert not set(tokens(texts[0].title)) & set(tokens(texts[2].title))
+    assert not set(tokens(texts[1].title)) & set(tokens(texts[2].title))
+    assert cluster_texts(texts) == [[0, 1, 2], [3, 4]]
+
+
+def test_the_demo_false_merges_stay_apart() -> None:
+    # The sample edition's three pairs that once made one story each (a crypto chip on a UK
+    # inflation report), in the company of the edition they were told apart in.
+    groups = _sample_edition_groups()
+    for left, right in (
+        (
+            "UK inflation eases to 2.3%, lifting rate cut bets",
+            "Polkadot community approves inflation cut",
+        ),
+        ("Ethereum testnet runs Fusaka without issues", "Tether mints $1 billion USDT on Ethereum"),
+        (
+            "Payments firm Stripeway prices IPO above range, raising $1.8 billion",
+            "Stellar partners with payments firm for cross-border remittances",
+        ),
+    ):
+        assert groups[left] != groups[right], (left, right)
+
+
+def test_the_sample_edition_keeps_its_labelled_stories() -> None:
+    # Each labelled story of tests/data/sample-stories.csv: most of its reports in one group.
+    groups = _sample_edition_groups()
+    labelled = _sample_labels()
+    stories: dict[str, list[str]] = {}
+    for title, story in labelled.items():
+        stories.setdefault(story, []).append(title)
+    whole = [story for story, titles in stories.items() if len({groups[t] for t in titles}) == 1]
+    several = [story for story, titles in stories.items() if len(titles) > 1]
+    assert len([story for story in several if story in whole]) >= 0.8 * len(several)
+
+
+def _sample_labels() -> dict[str, str]:
+    path = Path(__file__).parent / "data" / "sample-stories.csv"
+    rows = csv.DictReader(path.read_text(encoding="utf-8").splitlines())
+    return {row["title"]: row["story"] for row in rows}
+
+
+def _sample_edition_groups() -> dict[str, int]:
+    items = sample_items()
+    assert {item.title for item in items} == set(_sample_labels())
+    return {
+        item.title: number for number, group in enumerate(cluster_items(items)) for item in group
+    }
 
 
 def test_cluster_command_takes_the_method(tmp_path: Path) -> None:
@@ -208,7 +257,8 @@ def test_one_word_shared_by_chance_is_no_story() -> None:
         Text("Indian rupee hits record low against the dollar"),
         Text("Filecoin storage deals hit record"),
     ]
-    assert cluster_texts(texts) == [[0], [1], [2], [3]]
+    for method in Method:
+        assert cluster_texts(texts, method) == [[0], [1], [2], [3]], method
 
 
 def test_a_rarely_named_company_links_reports_by_itself() -> None:
@@ -233,6 +283,6 @@ def test_a_rarely_named_company_links_reports_by_itself() -> None:
         "Walmart beats and raises; shares hit record",
     ]
     texts = [Text(title) for title in [*walmart, *bitcoin, *others]]
-    groups = cluster_texts(texts)
+    groups = cluster_texts(texts, Method.LIGHT)
     assert [0, 1, 2] in groups
     assert not any(len(set(group) & set(range(3, 8))) > 1 for group in groups)

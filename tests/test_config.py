@@ -57,7 +57,7 @@ def test_database_defaults_to_a_file_beside_the_config(tmp_path: Path) -> None:
     settings = load_settings(write_config(tmp_path, [FEED]), env={})
     assert settings.db_url == f"sqlite:///{tmp_path.resolve() / 'digest.db'}"
     assert settings.smtp_url is None
-    assert settings.edition.clustering is Method.LIGHT
+    assert settings.edition.clustering is Method.EMBEDDING
 
 
 @pytest.mark.parametrize(

@@ -37,3 +37,16 @@ def test_a_missing_model_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> No
             embedding.embed(["anything"])
     finally:
         embedding._model.cache_clear()
+
+
+def test_cached_titles_are_not_embedded_again() -> None:
+    titles = ["Fed holds rates steady", "Dog show", "Fed holds rates steady"]
+    vectors, fresh = embedding.embed_cached(titles, {})
+    assert vectors.shape == (3, 384) and len(fresh) == 2  # a repeated title once
+    assert np.array_equal(vectors[0], vectors[2])
+    again, none = embedding.embed_cached([*titles, "New title"], fresh)
+    assert list(none) == [embedding.title_digest("New title")]
+    assert np.array_equal(again[:3], vectors)
+    assert embedding.title_digest("Dog show") != embedding.title_digest("Dog show ")
+    nothing, none = embedding.embed_cached([], {})
+    assert len(nothing) == 0 and none == {}

@@ -34,7 +34,7 @@ import json
 
 import digest
 from digest.message import make_email, make_publisher
-from digest.models import Item, Section, Subscriber
+from digest.models import Item, Method, Section, Subscriber
 from digest.rank import build_digest
 from digest.site import Site
 from digest.store import Store
@@ -63,6 +63,8 @@ edition = build_digest(
     tagline="Daily stocks & crypto headlines",
     window=(now - dt.timedelta(hours=24), now + dt.timedelta(hours=1)),
     max_stories=10,
+    # The wheel alone, without the optional model package: the light method.
+    clustering=Method.LIGHT,
 )
 store = Store("sqlite://")
 store.save_edition(edition, now)

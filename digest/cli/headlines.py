@@ -39,7 +39,7 @@ def _csv_files(reads: str, writes: str) -> Callable[[F], F]:
 @click.option(
     "--method",
     type=click.Choice([method.value for method in Method]),
-    default=Method.LIGHT.value,
+    default=Method.EMBEDDING.value,
     show_default=True,
     help="light: TF-IDF of words and word parts; embedding: blends in a sentence embedding "
     "(needs `make embeddings`).",

@@ -11,6 +11,7 @@ from __future__ import annotations
 from .claims import ClaimStore
 from .deliveries import DeliveryStore
 from .editions import EditionStore
+from .embeddings import EmbeddingStore
 from .feeds import FeedStore
 from .items import ItemStore
 from .leases import LeaseStore
@@ -27,6 +28,7 @@ class Store(
     ClaimStore,
     LeaseStore,
     MetaStore,
+    EmbeddingStore,
 ):
     """All reads and writes of the database go through here."""
 

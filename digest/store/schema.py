@@ -21,6 +21,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -176,6 +177,17 @@ leases = Table(
     Column("holder", String(200), nullable=False),
     Column("taken_at", DateTime, nullable=False),
     Column("expires_at", DateTime, nullable=False),
+)
+
+#: Sentence embeddings of titles, each computed once: the clusterer's default method reads them
+#: instead of running the model again. Keyed by a digest of the model and the exact title, so
+#: the same headline in several feeds is embedded once and an edited title gets a new row.
+title_embeddings = Table(
+    "title_embeddings",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    #: float32, little-endian, unit length.
+    Column("vector", LargeBinary, nullable=False),
 )
 
 _V1_TABLES = [meta, feeds, items, subscribers, editions, deliveries]
@@ -402,6 +414,11 @@ def _sender_lease_v8(connection: Connection) -> None:
     leases.create(connection, checkfirst=True)
 
 
+def _title_embeddings_v9(connection: Connection) -> None:
+    """The cache of title embeddings the clusterer's default method uses."""
+    title_embeddings.create(connection, checkfirst=True)
+
+
 #: Numbered migrations; append, never edit one that has shipped.
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _create_v1,
@@ -412,6 +429,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _send_ledger_v6,
     _lifecycle_v7,
     _sender_lease_v8,
+    _title_embeddings_v9,
 ]
 
 
