@@ -98,6 +98,8 @@ def _header_factory() -> HeaderRegistry:
 
 #: SMTP's policy (CRLF, lines of at most 78), with the list headers written unencoded.
 MAIL_POLICY = SMTP.clone(header_factory=_header_factory())
+#: How a message whose To header is not ASCII is written (RFC 6532).
+UTF8_POLICY = MAIL_POLICY.clone(utf8=True)
 
 
 def set_header(message: EmailMessage, name: str, value: str) -> None:
@@ -105,14 +107,15 @@ def set_header(message: EmailMessage, name: str, value: str) -> None:
     line = one_line(value)
     try:
         header = MAIL_POLICY.header_factory(name, line)
-        written = MAIL_POLICY.fold_binary(name, header)  # what as_bytes will do
+        # What as_bytes will do, in either policy a message may be written in.
+        written = [policy.fold_binary(name, header) for policy in (MAIL_POLICY, UTF8_POLICY)]
     except Exception:
         # The library's parsers of addresses and message ids fail on some malformed values,
         # with anything from HeaderParseError to IndexError, when parsing or only when
         # writing. Such a value goes out as plain text: it cannot be a valid one anyway.
-        written = b""
+        written = [b""]
     # Its folder can also break a malformed address onto a line of its own: a new header.
-    if not _FOLDED.fullmatch(written):
+    if not all(_FOLDED.fullmatch(each) for each in written):
         header = _PlainHeader(name, line)
     message[name] = header
 

@@ -21,7 +21,7 @@ from jinja2 import Environment
 
 from .addresses import envelope_address
 from .errors import AddressError
-from .headers import MAIL_POLICY, one_line, set_header
+from .headers import MAIL_POLICY, UTF8_POLICY, one_line, set_header
 from .models import Digest, Email, Story, Subscriber
 from .render import Drafts, make_environment
 from .site import Links, Site
@@ -243,10 +243,6 @@ def to_bytes(message: EmailMessage, dkim_key: DkimKey | None = None) -> bytes:
     policy = MAIL_POLICY if str(message["To"]).isascii() else UTF8_POLICY
     raw = message.as_bytes(policy=policy)
     return raw if dkim_key is None else sign(raw, dkim_key)
-
-
-#: How a message whose To header is not ASCII is written (RFC 6532).
-UTF8_POLICY = MAIL_POLICY.clone(utf8=True)
 
 
 def sign(raw: bytes, dkim_key: DkimKey) -> bytes:

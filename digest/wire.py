@@ -30,9 +30,8 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from email.policy import Policy
 
-from .headers import MAIL_POLICY, set_header
+from .headers import MAIL_POLICY, UTF8_POLICY, set_header
 from .message import (
-    UTF8_POLICY,
     DkimKey,
     Publisher,
     add_parts,
