@@ -28,6 +28,7 @@ def inbound(context: Context, host: str, port: int) -> None:
     """
     import logging
     import os
+    import signal
     import threading
 
     from ..receive import inbound_server, make_receiver
@@ -47,7 +48,11 @@ def inbound(context: Context, host: str, port: int) -> None:
             f"Receiving mail for {boxes.sender}, {boxes.bounces} and {boxes.unsubscribe} "
             f"on {host}:{listening} (Ctrl-C stops)"
         )
-        try:
-            threading.Event().wait()
-        except KeyboardInterrupt:
-            say("Stopped.")
+        # Ctrl-C and SIGTERM set a flag the loop below looks at, rather than raising wherever
+        # the main thread happens to be: the server then stops the ordinary way.
+        stopping = threading.Event()
+        for number in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(number, lambda *_: stopping.set())
+        while not stopping.wait(0.2):
+            pass
+        say("Stopped.")
