@@ -17,6 +17,7 @@ wrote it (letter case kept, Unicode in NFC) and the domain lower-cased, in Unico
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from .errors import AddressError
@@ -40,6 +41,21 @@ def envelope_address(address: str) -> str:
     """The address for the SMTP envelope: its local part as it is, its domain in ASCII."""
     valid = _validated(address)
     return f"{valid.local_part}@{valid.ascii_domain}"
+
+
+_ATOM = r"[A-Za-z0-9_+-]+"
+_DOT_ATOM = rf"{_ATOM}(?:\.{_ATOM})*"
+# Lower-case letters, digits and hyphens: what the address validator leaves as it is.
+_LABEL = r"(?!xn--)[a-z0-9-]+"
+_PLAIN_ADDRESS = re.compile(rf"{_DOT_ATOM}@{_LABEL}(?:\.{_LABEL})+")
+
+
+def is_delivery_form(address: str) -> bool:
+    """Whether ``address`` is plainly its own delivery form, without asking the validator:
+    a dot-atom local part and a lower-case ASCII domain, which ``envelope_address`` gives
+    back as it is (or refuses, and the sender then passes it on as it is) and the email
+    library writes into a header unchanged. A send asks it of every recipient."""
+    return _PLAIN_ADDRESS.fullmatch(address) is not None
 
 
 def address_key(address: str) -> str:

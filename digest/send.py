@@ -20,7 +20,7 @@ from email.utils import parseaddr
 from functools import lru_cache
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from .addresses import envelope_address
+from .addresses import envelope_address, is_delivery_form
 from .errors import AddressError, ConfigError, MessageRefusedError, SendError
 from .ledger import Reply
 
@@ -210,7 +210,7 @@ def _command(
     address goes straight into the command: the library parses each one again first, which
     cost as much as a whole message's other work."""
     # SMTPUTF8 also switches the library's commands to UTF-8: that is its to do.
-    if "SMTPUTF8" in options or not _PLAIN_ADDRESS.fullmatch(address):
+    if "SMTPUTF8" in options or not is_delivery_form(address):
         return client.mail(address, options) if verb == "mail" else client.rcpt(address)
     client.ehlo_or_helo_if_needed()
     tail = "".join(f" {option}" for option in options)
@@ -236,18 +236,13 @@ def _envelope_from(sender: str) -> str:
     return _envelope(parseaddr(sender)[1])
 
 
-#: An ASCII address in its envelope form already: a dot-atom local part and a lower-case
-#: domain. The validator would give it back as it is, or refuse it and leave it as it is.
-_PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[a-z0-9.-]+")
-
-
 def _envelope(address: str) -> str:
     """``address`` for MAIL FROM or RCPT TO.
 
     One the validator refuses (``digest@localhost``) goes as it is when it is ASCII, for the
     server to judge, as it always did.
     """
-    if _PLAIN_ADDRESS.fullmatch(address):
+    if is_delivery_form(address):
         return address
     try:
         return envelope_address(address)

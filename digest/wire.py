@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from email.policy import Policy
 
+from .addresses import is_delivery_form
 from .headers import MAIL_POLICY, UTF8_POLICY, set_header
 from .message import (
     DkimKey,
@@ -284,10 +285,6 @@ def _make_skeleton() -> _Skeleton:
 _MAX_LINE = MAIL_POLICY.max_line_length or 78
 _ATOM = r"[A-Za-z0-9_+-]+"
 _DOT_ATOM = rf"{_ATOM}(?:\.{_ATOM})*"
-# Lower-case letters, digits and hyphens: what the address validator leaves as it is.
-_LABEL = r"(?!xn--)[a-z0-9-]+"
-#: An address that is its own delivery form and that the email library writes as it is.
-_PLAIN_ADDRESS = re.compile(rf"{_DOT_ATOM}@{_LABEL}(?:\.{_LABEL})+")
 _PLAIN_MESSAGE_ID = re.compile(rf"<{_DOT_ATOM}@{_DOT_ATOM}>")
 # "<URL>, <mailto:...>": printable ASCII, no space, "<" or ">" inside an entry.
 _ENTRY = r"<[!-;=?-~]*>"
@@ -311,8 +308,8 @@ def _short_line(name: str, value: str) -> bytes:
 
 def _to_line(recipient: str) -> tuple[bytes, bool]:
     """The To header of ``recipient``'s message, and whether it needs UTF-8 (RFC 6532)."""
-    address = recipient if _PLAIN_ADDRESS.fullmatch(recipient) else delivery_form(recipient)
-    if _PLAIN_ADDRESS.fullmatch(address) and len("To: ") + len(address) <= _MAX_LINE:
+    address = recipient if is_delivery_form(recipient) else delivery_form(recipient)
+    if is_delivery_form(address) and len("To: ") + len(address) <= _MAX_LINE:
         return _short_line("To", address), False
     holder = EmailMessage(policy=MAIL_POLICY)
     set_header(holder, "To", address)

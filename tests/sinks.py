@@ -9,10 +9,14 @@ Every message whose data it read is kept, answered or not.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from digest.store import Store
 
 #: What to do with one message: an SMTP reply line, or one of these.
 WITHHOLD_AND_DIE = "withhold-and-die"
@@ -124,3 +128,29 @@ class Sink:
             return
         finally:
             writer.close()
+
+
+class Outcome(NamedTuple):
+    """What the ledger and the sink say of an edition after senders were killed."""
+
+    #: The ledger's count of each status.
+    counts: dict[str, int]
+    #: Addresses the ledger reports unknown (handed over at a kill, answer lost).
+    unknown: set[str]
+    #: Addresses the sink received more than once.
+    duplicates: list[str]
+    #: Addresses neither unknown nor received exactly once.
+    lost: list[str]
+
+
+def outcome(db_url: str, date: dt.date, people: Sequence[str], sink: Sink) -> Outcome:
+    store = Store(db_url)
+    try:
+        counts = store.delivery_counts(date)
+        statuses = {row[0]: row[1] for row in store.problem_deliveries(date)}
+    finally:
+        store.close()
+    unknown = {address for address, status in statuses.items() if status == "unknown"}
+    duplicates = [address for address, n in sink.received.items() if n > 1]
+    lost = [a for a in people if a not in unknown and sink.received[a] != 1]
+    return Outcome(counts, unknown, duplicates, lost)

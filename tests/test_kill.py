@@ -16,7 +16,7 @@ from digest.models import Subscriber
 from digest.store import Store
 
 from .conftest import write_config
-from .sinks import Sink
+from .sinks import Sink, outcome
 from .test_sending import DATE, NOW, edition
 
 CYCLES = 20
@@ -60,15 +60,13 @@ def test_killing_the_sender_at_random_never_loses_or_doubles_a_message(tmp_path:
     finally:
         sink.close()
 
-    store = Store(settings.db_url)
-    try:
-        counts = store.delivery_counts(DATE)
-        statuses = {row[0]: row[1] for row in store.problem_deliveries(DATE)}
-    finally:
-        store.close()
-    unknown = {address for address, status in statuses.items() if status == "unknown"}
-    duplicates = [address for address, n in sink.received.items() if n > 1]
-    lost = [address for address in PEOPLE if address not in unknown and sink.received[address] != 1]
+    result = outcome(settings.db_url, DATE, PEOPLE, sink)
+    counts, unknown, duplicates, lost = (
+        result.counts,
+        result.unknown,
+        result.duplicates,
+        result.lost,
+    )
     print(
         f"\nkill loop: {CYCLES} cycles, {kills} kills, {len(duplicates)} duplicates,"
         f" {len(lost)} losses, {len(unknown)} unknown"

@@ -25,7 +25,7 @@ from digest.store import Store, schema
 from digest.store.claims import LAPSED
 
 from .conftest import write_config
-from .sinks import Sink
+from .sinks import Sink, outcome
 from .test_sending import DATE, NOW, edition
 
 LEASE = dt.timedelta(seconds=30)
@@ -154,15 +154,13 @@ def test_four_workers_two_killed_and_a_fifth_finishing_send_each_message_once(
     assert codes[0] in (0, 3) and codes[1] in (0, 3) and codes[2] in (0, 3), finished
     assert [process.returncode for process in workers[:2]] == [-signal.SIGKILL] * 2
 
-    store = Store(db_url)
-    try:
-        counts = store.delivery_counts(DATE)
-        statuses = {row[0]: row[1] for row in store.problem_deliveries(DATE)}
-    finally:
-        store.close()
-    unknown = {address for address, status in statuses.items() if status == "unknown"}
-    duplicates = [address for address, n in sink.received.items() if n > 1]
-    lost = [a for a in KILL_PEOPLE if a not in unknown and sink.received[a] != 1]
+    result = outcome(db_url, DATE, KILL_PEOPLE, sink)
+    counts, unknown, duplicates, lost = (
+        result.counts,
+        result.unknown,
+        result.duplicates,
+        result.lost,
+    )
     print(
         f"\nworkers: {len(KILL_PEOPLE)} subscribers, 4 workers, 2 killed, a fifth finishing:"
         f" {counts.get('sent', 0)} sent, {len(unknown)} unknown,"
