@@ -28,14 +28,15 @@ SYMBOLS_FILE = Path(str(files("digest") / "data" / "symbols.txt"))
 #: headline is far more often the word than the company, so these need a stronger signal.
 AMBIGUOUS = frozenset(
     """A ALL ARE IT ONE LINK SOL NOW COIN ON GO KEY LOW CAT DOW MA SO ED BE CAN FAST COST TECH
-    WELL PEG HAS IP IR L O T V C D F J K W ICE TAP PM ES GD GE GL HD HE HOLD HUM IEX JBL LH LW
+    WELL PEG HAS IP IR L O T V C D F J K W ICE TAP PM ES GD GL HD HE HOLD HUM IEX JBL LH LW
     MET MO MOS NI NUE OKE PH PSA RF SNA STE SW TEL TT TXT UAL WAT WY ZS NEAR FLOW SAND HYPE SKY
     RAY TON DOT UNI LEO APT CAKE COMP ENS RUNE OP ZK W SEI NEO EOS GALA MANA WIF BONK JUP
     ICP STX APP ARM DASH DELL EA EL EX EXE FI FOX GEN HAL IQV K LIN MAR MCO MS NVR OTIS PAYC POOL
     ROL SOLV SPG TEAM TRV URI VST WM WST KR AMP BR BX CB CF CI CL CME COO CSX DG DE DAY DOC DIS
     EG ETN EW FE HII J MMM PAYX PFG PG PKG PNR REG ROK SJM SO STT TER TPL TRGP TRMB UDR VRSN ZBRA
     AI FLR SEI GRT QNT XDC KAS TAO ENA PENGU VIRTUAL TRUMP ARB AAVE PEPE FET TIA INJ RENDER
-    DAI USDE ONDO IMX ATOM ALGO XYZ""".split()
+    DAI USDE ONDO IMX ATOM ALGO XYZ AA BB DB TD TM UL RY SAN RACE SNAP SHOP SPOT PINS VALE
+    NIO""".split()
 )
 
 #: ISO 4217 codes of currencies that headlines quote; "$COP" is as often the peso as
@@ -190,6 +191,8 @@ def find_tickers(text: str, table: SymbolTable | None = None) -> list[str]:
     if not shouting:
         for match in _BARE.finditer(text):
             symbol = match[1]
+            if match.start() in named:  # "GE" of "GE Vernova" is not GE
+                continue
             if symbol in table.symbols and symbol not in AMBIGUOUS:
                 add(match.start(), symbol)
     return [found[position] for position in sorted(found)]
@@ -200,7 +203,8 @@ def _alias(table: SymbolTable, written: str, shouting: bool) -> str | None:
 
     The table's own spelling always counts. Another spelling counts for a name with a shape
     of its own (an inner capital, a digit or a sign: BlackRock as "Blackrock", AT&T as "At&t")
-    written with a capital, or for any name in a headline set in capitals ("APPLE").
+    written with a capital, for a name written in mixed case no word takes ("AmEx" for Amex),
+    or for any name in a headline set in capitals ("APPLE").
     """
     if written in table.by_alias:
         return written
@@ -208,7 +212,8 @@ def _alias(table: SymbolTable, written: str, shouting: bool) -> str | None:
     if alias is None:
         return None
     shaped = any(char.isupper() or not char.isalpha() for char in alias[1:])
-    if shouting or (shaped and written[:1].isupper()):
+    mixed = any(char.isupper() for char in written[1:]) and any(c.islower() for c in written)
+    if shouting or mixed or (shaped and written[:1].isupper()):
         return alias
     return None
 

@@ -97,6 +97,17 @@ def test_hard_cases(headline: str, expected: list[str]) -> None:
         # A cashtag spelling a currency is no ticker by itself; the company's name is.
         ("$COP slides as Colombia's central bank cuts rates", []),
         ("ConocoPhillips ($COP) raises its dividend", ["COP"]),
+        # A short form written in mixed case, and the older spellings of a name.
+        ("AmEx and Wal-Mart report; Hewlett-Packard cuts jobs", ["AXP", "WMT", "HPQ"]),
+        # Large companies listed abroad, by their US listing.
+        ("Toyota and Sony lead Tokyo; HSBC and Barclays fall", ["TM", "SONY", "HSBC", "BCS"]),
+        # The longer name wins: Time Warner Cable is not Time Warner, GE Vernova not GE.
+        ("Comcast agrees to buy Time Warner Cable", ["CMCSA", "CHTR"]),
+        ("GE Vernova rises while GE slips", ["GEV", "GE"]),
+        # A misspelt coin.
+        ("Etherium price jumps", ["ETH"]),
+        # Symbols that are words stay words when written bare.
+        ("SNAP benefits and the RACE for SPOT prices", []),
     ],
 )
 def test_names_as_headlines_write_them(headline: str, expected: list[str]) -> None:
