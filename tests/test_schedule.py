@@ -122,25 +122,23 @@ def test_a_missed_send_is_caught_up_within_catch_up_and_skipped_after(
     store = Store(settings.db_url)
     caplog.set_level(logging.INFO)
     fresh = Service(settings, store, holder="a", clock=lambda: at(2026, 12, 1, 8, 59))
-    fresh.renew_lease()
-    fresh.catch_up()  # a new database: no edition was ever due
-    assert fresh.scheduler.get_job("catch-up") is None and "catching up" not in caplog.text
+    fresh.start()  # a new database: no job stored, no edition, nothing was ever due
+    assert fresh.sender and fresh.missed_run is None
+    fresh.shutdown()
+    assert "catching up" not in caplog.text and "skipped the edition" not in caplog.text
     # The service has run before: yesterday's edition is in the database.
     end = at(2026, 11, 30, 7, 0)
     yesterday = Digest(dt.date(2026, 11, 30), "Market Digest", "Daily", end, end, (), ())
     store.save_edition(yesterday, end)
     inside = Service(settings, store, holder="a", clock=lambda: at(2026, 12, 1, 8, 59))
-    inside.renew_lease()
-    inside.catch_up()
-    job = inside.scheduler.get_job("catch-up")
-    assert job is not None and job.args == (dt.date(2026, 12, 1),)
+    inside.start()
+    inside.shutdown()
     assert "catching up the edition of 2026-12-01, due 1 h 59 min ago" in caplog.text
-    store.release_lease(SENDER_LEASE, "a")
 
     outside = Service(settings, store, holder="b", clock=lambda: at(2026, 12, 1, 9, 1))
-    outside.renew_lease()
-    outside.catch_up()
-    assert outside.scheduler.get_job("catch-up") is None
+    outside.start()
+    outside.shutdown()
+    assert caplog.text.count("catching up") == 1
     assert (
         "skipped the edition of 2026-12-01: it was due 2 h 01 min ago, longer than catch_up "
         "(2 h 00 min)" in caplog.text
