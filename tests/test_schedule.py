@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from digest.config import load_settings
+from digest.config import Settings, load_settings
 from digest.models import Subscriber
 from digest.schedule import LEASE_TTL, SENDER_LEASE, SendTrigger, Service
 from digest.store import Store
@@ -167,14 +167,12 @@ def test_the_edition_sends_nothing_when_every_feed_is_down(
     store.close()
 
 
-def test_on_an_nyse_holiday_the_edition_has_no_stocks_section_and_crypto_still_goes(
-    tmp_path: Path,
-) -> None:
+def store_thanksgiving_news(tmp_path: Path, **env: str) -> tuple[Settings, Store]:
+    """Stocks and crypto news for Thanksgiving 2026 and the half-day after it."""
     from dataclasses import replace
 
     from digest.health import decide
     from digest.models import FetchResult, Section
-    from digest.pipeline import build_edition
 
     from .factories import make_item
 
@@ -182,11 +180,11 @@ def test_on_an_nyse_holiday_the_edition_has_no_stocks_section_and_crypto_still_g
         {"name": "Wire", "url": "https://wire.example.com/rss", "section": "stocks"},
         {"name": "Coins", "url": "https://coins.example.com/rss", "section": "crypto"},
     ]
-    settings = load_settings(write_config(tmp_path, feeds, calendar="nyse", min_stories=1), env={})
+    config = write_config(tmp_path, feeds, calendar="nyse", min_stories=1)
+    settings = load_settings(config, env=env)
     store = Store(settings.db_url)
     store.sync_feeds(settings.feeds)
-    thanksgiving, friday = dt.date(2026, 11, 26), dt.date(2026, 11, 27)
-    for date in (thanksgiving, friday):
+    for date in (THANKSGIVING, HALF_DAY):
         sent = at(date.year, date.month, date.day, 7, 0)
         stocks = [
             make_item(f"{word} shares rally on {date}", "Wire") for word in ("Nvidia", "Apple")
@@ -200,12 +198,48 @@ def test_on_an_nyse_holiday_the_edition_has_no_stocks_section_and_crypto_still_g
             (feed,) = [state for state in store.feed_states() if state.url == source.url]
             result = FetchResult(source, 200, body=b"x")
             store.save_fetch(source.url, decide(result, len(items), feed, sent), items, sent)
+    return settings, store
+
+
+THANKSGIVING, HALF_DAY = dt.date(2026, 11, 26), dt.date(2026, 11, 27)
+
+
+def test_on_an_nyse_holiday_the_edition_has_no_stocks_section_and_crypto_still_goes(
+    tmp_path: Path,
+) -> None:
+    from digest.models import Section
+    from digest.pipeline import build_edition
+
+    settings, store = store_thanksgiving_news(tmp_path)
 
     def sections(date: dt.date) -> set[Section]:
         digest = build_edition(settings, store, date)
         stories = list(digest.top) + [story for _, part in digest.sections for story in part]
         return {story.section for story in stories}
 
-    assert sections(thanksgiving) == {Section.CRYPTO}
-    assert sections(friday) == {Section.STOCKS, Section.CRYPTO}
+    assert sections(THANKSGIVING) == {Section.CRYPTO}
+    assert sections(HALF_DAY) == {Section.STOCKS, Section.CRYPTO}
+    store.close()
+
+
+def test_the_half_day_edition_tells_readers_the_nyse_closes_early(
+    tmp_path: Path, inbox: Inbox
+) -> None:
+    from digest.pipeline import build_edition, send_edition
+
+    settings, store = store_thanksgiving_news(tmp_path, DIGEST_SMTP_URL=inbox.url)
+    store.add_subscriber(Subscriber("ann@example.com"), at(2026, 11, 1, 9, 0))
+    notes = {
+        THANKSGIVING: "NYSE closed today: no Stocks section.",
+        HALF_DAY: "NYSE closes early today, at 1:00 p.m. ET.",
+    }
+    for date, note in notes.items():
+        assert build_edition(settings, store, date).market_note == note
+        send_edition(settings, store, date, at(date.year, date.month, date.day, 7, 0))
+        message = inbox.parsed()["ann@example.com"]
+        text = message.get_body(("plain",)).get_content()
+        html = message.get_body(("html",)).get_content()
+        assert note in text and note in html
+        inbox.messages.clear()
+    assert "[NVDA]" in text and "[AAPL]" in text  # the half-day has its Stocks news
     store.close()
