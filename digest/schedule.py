@@ -24,6 +24,7 @@ reach the ledger, and gives the lease back.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import os
@@ -34,6 +35,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
@@ -260,7 +262,7 @@ class Service:
         scheduler.start(paused=True)
         _HOLDERS[self.holder] = self
         self.scheduler = scheduler
-        edition = scheduler.get_job("edition")
+        edition = _stored_job(scheduler, "edition")
         stored: dt.datetime | None = None
         if edition is not None and getattr(edition.trigger, "timetable", None) == self.timetable:
             stored = edition.next_run_time
@@ -294,7 +296,7 @@ class Service:
             id="retry",
             replace_existing=True,
         )
-        if scheduler.get_job("catch-up") is not None:  # the last holder's: decided again below
+        with contextlib.suppress(JobLookupError):  # the last holder's: decided again below
             scheduler.remove_job("catch-up")
         self.catch_up()
         scheduler.resume()
@@ -501,6 +503,16 @@ class Service:
         if not ok:
             raise value
         return value
+
+
+def _stored_job(scheduler: BackgroundScheduler, job_id: str) -> Any:
+    """The job ``job_id`` as the database holds it, or None when there is none or it cannot
+    be read back (a row another version of market-digest wrote): it is then added afresh."""
+    try:
+        return scheduler.get_job(job_id)
+    except Exception as exc:  # unpickling runs whatever the row names: any error can come
+        log.warning("the stored %s job cannot be read (%s): it is added again", job_id, exc)
+        return None
 
 
 def _hours(span: dt.timedelta) -> str:

@@ -200,3 +200,25 @@ def test_of_two_services_on_one_database_only_the_lease_holder_runs_the_jobs(
         two.shutdown()
     first.close()
     second.close()
+
+
+def test_a_stored_job_that_cannot_be_read_back_is_added_again(
+    db_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from digest.store import schema
+
+    settings = make_settings(tmp_path, db_url)
+    store = Store(db_url)
+    with store.begin() as connection:  # as if an older market-digest had written it
+        connection.execute(
+            schema.scheduler_jobs.insert().values(
+                id="edition", next_run_time=0.0, job_state=b"not a pickled job"
+            )
+        )
+    service = Service(settings, store, holder="a", clock=Clock(at(2026, 12, 1, 6, 0)))
+    service.start()
+    service.shutdown()
+    assert "the stored edition job cannot be read" in caplog.text
+    assert store.scheduled_runs()["edition"] == at(2026, 12, 1, 7, 0)
+    assert service.missed_run is None
+    store.close()
