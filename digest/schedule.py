@@ -247,7 +247,10 @@ class Service:
 
     def _renew(self) -> None:
         while not self.stop.wait(RENEW_EVERY.total_seconds()):
-            self.renew_lease()
+            try:
+                self.renew_lease()
+            except Exception as exc:  # a database blip must not end the renewals for good
+                log.error("cannot check the sender lease: %s", exc)
 
     def _start_jobs(self) -> None:
         """Run the scheduler over the database's jobs, re-added under this holder. The
