@@ -12,7 +12,7 @@ import datetime as dt
 import hashlib
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from functools import cached_property, lru_cache
@@ -74,14 +74,10 @@ def personalise(digest: Digest, watchlist: Sequence[str]) -> tuple[tuple[Story, 
 
     stories = [*digest.top, *(story for _, section in digest.sections for story in section)]
     picked = tuple(story for story in stories if about(story))
-    rest = Digest(
-        digest.date,
-        digest.title,
-        digest.tagline,
-        digest.window_start,
-        digest.window_end,
-        tuple(story for story in digest.top if not about(story)),
-        tuple(
+    rest = replace(
+        digest,
+        top=tuple(story for story in digest.top if not about(story)),
+        sections=tuple(
             (section, kept)
             for section, stories_in in digest.sections
             if (kept := tuple(story for story in stories_in if not about(story)))

@@ -253,6 +253,10 @@ class Digest:
     window_end: dt.datetime
     top: tuple[Story, ...]
     sections: tuple[tuple[Section, tuple[Story, ...]], ...]
+    #: A line about the market's hours that day ("NYSE closes early today, at 1:00 p.m.
+    #: ET."), or "". Derived from the date and the timetable (``timetable.market_note``),
+    #: so it is not stored with the edition.
+    market_note: str = ""
 
     @property
     def story_count(self) -> int:

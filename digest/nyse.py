@@ -12,6 +12,10 @@ from __future__ import annotations
 
 import datetime as dt
 from functools import cache
+from zoneinfo import ZoneInfo
+
+#: The exchange's time zone: its sessions open and close in New York time.
+TIMEZONE = ZoneInfo("America/New_York")
 
 #: When the session ends on an early-close day, New York time.
 EARLY_CLOSE = dt.time(13, 0)
@@ -78,6 +82,11 @@ def holidays(year: int) -> frozenset[dt.date]:
 def is_trading_day(day: dt.date) -> bool:
     """Whether the exchange holds a session on ``day``."""
     return day.weekday() < _SATURDAY and day not in holidays(day.year)
+
+
+def is_early_close(day: dt.date) -> bool:
+    """Whether ``day`` is a half-day: a session that ends at ``EARLY_CLOSE``."""
+    return closing_time(day) == EARLY_CLOSE
 
 
 def closing_time(day: dt.date) -> dt.time | None:

@@ -60,7 +60,7 @@ from .parse import parse_feed
 from .send import Mailer
 from .site import Site
 from .store import Store
-from .timetable import sections_on
+from .timetable import sections_on, with_market_note
 from .window import edition_date, edition_window
 
 if TYPE_CHECKING:
@@ -140,7 +140,7 @@ def build_edition(settings: Settings, store: Store, date: dt.date) -> Digest:
     if store.edition_is_sent(date):
         frozen = store.load_edition(date)
         if frozen is not None:
-            return frozen
+            return with_market_note(frozen, settings.edition.timetable)
     edition = settings.edition
     window = edition_window(date, edition.send_at, edition.timezone)
     # calendar: nyse leaves the Stocks section out on a day the exchange is closed.
@@ -164,7 +164,7 @@ def build_edition(settings: Settings, store: Store, date: dt.date) -> Digest:
         vectors=vectors,
     )
     store.save_edition(digest, now=window[1])
-    return digest
+    return with_market_note(digest, edition.timetable)
 
 
 def title_vectors(store: Store, titles: list[str]) -> npt.NDArray[np.float32]:
@@ -270,6 +270,7 @@ def send_edition(
     digest = store.load_edition(date)
     if digest is None:
         raise EditionError(f"no edition for {date}: run 'digest build --date {date}' first")
+    digest = with_market_note(digest, settings.edition.timetable)
     if not force and not store.edition_is_sent(date):
         reason = why_not_send(digest.story_count, store.feed_states(), settings.edition.min_stories)
         if reason is not None:

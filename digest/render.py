@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -134,15 +134,7 @@ def _keep(digest: Digest, count: int) -> Digest:
         left -= len(kept)
         if kept:
             sections.append((section, kept))
-    return Digest(
-        digest.date,
-        digest.title,
-        digest.tagline,
-        digest.window_start,
-        digest.window_end,
-        top,
-        tuple(sections),
-    )
+    return replace(digest, top=top, sections=tuple(sections))
 
 
 def render_digest(

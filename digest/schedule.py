@@ -12,12 +12,19 @@ When things happen is decided in ``timetable`` (pure); this module only acts on 
 - hold the sender lease (``leases`` table): a second ``serve`` on the same database sends
   nothing until the first stops renewing it.
 
+The jobs are rows in the same database (``scheduler_jobs``, APScheduler's SQLAlchemy job
+store), each naming its function by module path and the lease holder it runs under. Only the
+lease holder runs the scheduler over them; a standby only polls the lease. So an edition's
+next run time survives a restart or a takeover: the new holder finds a run time that passed
+while nobody held the lease, and catches that send up or skips it (``catch_up``).
+
 ``Service.shutdown`` stops taking work, lets the message in flight finish and its answer
 reach the ledger, and gives the lease back.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import os
@@ -28,6 +35,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
@@ -121,8 +129,55 @@ def make_holder() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
+#: The jobs' functions, by module path: the job store keeps them by this name, not by object.
+FETCH_JOB = "digest.schedule:fetch_job"
+EDITION_JOB = "digest.schedule:edition_job"
+RETRY_JOB = "digest.schedule:retry_job"
+CATCH_UP_JOB = "digest.schedule:catch_up_job"
+
+#: The services of this process that hold the sender lease, by holder name: a job row names
+#: its holder, and runs only in the process (and Service) that holds the lease under it.
+_HOLDERS: dict[str, Service] = {}
+
+
+def _holding(holder: str) -> Service | None:
+    service = _HOLDERS.get(holder)
+    if service is None or not service.sender or service.stop.is_set():
+        return None
+    return service
+
+
+def fetch_job(holder: str) -> None:
+    """The fetch job: fetch the due feeds."""
+    if (service := _holding(holder)) is not None:
+        service.fetch()
+
+
+def edition_job(holder: str) -> None:
+    """The edition job: send the edition whose send time has come."""
+    if (service := _holding(holder)) is not None:
+        service.send_due()
+
+
+def retry_job(holder: str) -> None:
+    """The retry job: deferred and unknown deliveries of the last day."""
+    if (service := _holding(holder)) is not None:
+        service.retry()
+
+
+def catch_up_job(holder: str, date: dt.date) -> None:
+    """The catch-up job: the edition of ``date``, missed while the service was down."""
+    if (service := _holding(holder)) is not None:
+        service.send(date)
+
+
 class Service:
-    """The scheduler and its jobs, over one store."""
+    """The scheduler and its jobs, over one store.
+
+    Every process renews (or waits for) the sender lease in a thread of its own. Only the
+    holder runs the scheduler, over the jobs in the database: a standby polls the lease and
+    starts the scheduler when it takes the lease over; a holder that loses it stops.
+    """
 
     def __init__(
         self,
@@ -143,53 +198,32 @@ class Service:
         #: One send at a time: the edition, a catch-up and a retry never overlap.
         self._sending = threading.Lock()
         self._fetching = threading.Lock()
-        self.scheduler = BackgroundScheduler(timezone=dt.UTC)
+        #: Taking and giving up the lease, with the scheduler that goes with it.
+        self._leasing = threading.Lock()
+        self._started = False
+        self._renewing: threading.Thread | None = None
+        #: The scheduler over the database's jobs, while this process holds the lease.
+        self.scheduler: BackgroundScheduler | None = None
+        #: The edition's run time the job store held, when it had passed at the takeover.
+        self.missed_run: dt.datetime | None = None
 
     # -- starting and stopping -------------------------------------------------------------
 
     def start(self) -> None:
-        """Take the lease if free, add the jobs and start: the first fetch begins now."""
-        every = self.settings.fetch_every
+        """Take the lease if free (then start the jobs: the first fetch begins now), and keep
+        renewing or polling it."""
+        self._started = True
         self.renew_lease()
-        self.scheduler.add_job(
-            self.renew_lease,
-            IntervalTrigger(seconds=RENEW_EVERY.total_seconds()),
-            id="lease",
-            max_instances=1,
-            coalesce=True,
-        )
-        self.scheduler.add_job(
-            self.fetch,
-            IntervalTrigger(
-                seconds=every.total_seconds(), jitter=fetch_jitter(every).total_seconds()
-            ),
-            id="fetch",
-            next_run_time=self.clock(),
-            max_instances=1,
-            coalesce=True,
-        )
-        self.scheduler.add_job(
-            self.send_due,
-            SendTrigger(self.timetable),
-            id="edition",
-            max_instances=1,
-            coalesce=True,
-            misfire_grace_time=max(1, int(self.timetable.catch_up.total_seconds())),
-        )
-        self.scheduler.add_job(
-            self.retry,
-            IntervalTrigger(seconds=RETRY_EVERY.total_seconds()),
-            id="retry",
-            max_instances=1,
-            coalesce=True,
-        )
-        self.scheduler.start()
-        self.catch_up()
+        self._renewing = threading.Thread(target=self._renew, name="lease", daemon=True)
+        self._renewing.start()
 
     def shutdown(self) -> None:
         """Stop taking work, let the message in flight finish, give the lease back."""
         self.stop.set()
-        self.scheduler.shutdown(wait=False)
+        if self._renewing is not None:
+            self._renewing.join(timeout=STOP_WAIT)
+        with self._leasing:
+            self._stop_jobs()
         finished = self._sending.acquire(timeout=STOP_WAIT)
         if finished:
             self._sending.release()
@@ -204,57 +238,141 @@ class Service:
 
     @property
     def running(self) -> bool:
-        return bool(self.scheduler.running) and not self.stop.is_set()
+        """Whether the service runs: the holder's scheduler, or a standby's lease polling."""
+        if self.stop.is_set() or not self._started:
+            return False
+        if self.sender:
+            return self.scheduler is not None and bool(self.scheduler.running)
+        return self._renewing is not None and self._renewing.is_alive()
+
+    def _renew(self) -> None:
+        while not self.stop.wait(RENEW_EVERY.total_seconds()):
+            try:
+                self.renew_lease()
+            except Exception as exc:  # a database blip must not end the renewals for good
+                log.error("cannot check the sender lease: %s", exc)
+
+    def _start_jobs(self) -> None:
+        """Run the scheduler over the database's jobs, re-added under this holder. The
+        edition job keeps the run time the database holds; one that passed while no process
+        held the lease is a missed send, which ``catch_up`` decides on."""
+        now = self.clock()
+        scheduler = BackgroundScheduler(
+            timezone=dt.UTC,
+            jobstores={"default": self.store.make_job_store()},
+            job_defaults={"coalesce": True, "max_instances": 1},
+        )
+        scheduler.start(paused=True)
+        _HOLDERS[self.holder] = self
+        self.scheduler = scheduler
+        edition = _stored_job(scheduler, "edition")
+        stored: dt.datetime | None = None
+        if edition is not None and getattr(edition.trigger, "timetable", None) == self.timetable:
+            stored = edition.next_run_time
+        self.missed_run = stored if stored is not None and stored <= now else None
+        kept = stored is not None and stored > now
+        scheduler.add_job(
+            EDITION_JOB,
+            SendTrigger(self.timetable),
+            args=(self.holder,),
+            id="edition",
+            replace_existing=True,
+            next_run_time=stored if kept else next_send(now, self.timetable),
+            misfire_grace_time=max(1, int(self.timetable.catch_up.total_seconds())),
+        )
+        every = self.settings.fetch_every
+        scheduler.add_job(
+            FETCH_JOB,
+            IntervalTrigger(
+                seconds=every.total_seconds(), jitter=fetch_jitter(every).total_seconds()
+            ),
+            args=(self.holder,),
+            id="fetch",
+            replace_existing=True,
+            next_run_time=now,
+            misfire_grace_time=None,  # the first fetch runs however slow the start was
+        )
+        scheduler.add_job(
+            RETRY_JOB,
+            IntervalTrigger(seconds=RETRY_EVERY.total_seconds()),
+            args=(self.holder,),
+            id="retry",
+            replace_existing=True,
+        )
+        with contextlib.suppress(JobLookupError):  # the last holder's: decided again below
+            scheduler.remove_job("catch-up")
+        self.catch_up()
+        scheduler.resume()
+
+    def _stop_jobs(self) -> None:
+        """Stop this process's scheduler; the jobs stay in the database for the next holder."""
+        if _HOLDERS.get(self.holder) is self:
+            del _HOLDERS[self.holder]
+        if self.scheduler is not None:
+            if self.scheduler.running:
+                # Paused first, and a look at the jobs (which waits for the scheduler's
+                # own pass over them to end): a shutdown in the middle of that pass makes
+                # it fail to remove a finished catch-up job.
+                self.scheduler.pause()
+                self.scheduler.get_jobs()
+                self.scheduler.shutdown(wait=False)
+            self.scheduler = None
 
     # -- the jobs --------------------------------------------------------------------------
 
     def renew_lease(self) -> None:
-        """Take or renew the sender lease; say when this process starts or stops sending."""
-        if self.stop.is_set():
-            return
-        now = self.clock()
-        try:
-            held = self.store.take_lease(SENDER_LEASE, self.holder, now, LEASE_TTL)
-        except DigestError as exc:
-            log.error("cannot renew the sender lease: %s", exc)
-            held = False
-        if held and not self.sender:
-            self.sender = True
-            self._told_other = None
-            log.info("this process sends the editions (%s)", self.holder)
-            if self.scheduler.running:
-                self.catch_up()
-        elif not held:
-            if self.sender:
-                log.warning("lost the sender lease: this process no longer sends")
-            self.sender = False
-            other = self.store.lease_holder(SENDER_LEASE, now)
-            name = other[0] if other else "another process"
-            if name != self._told_other:
-                self._told_other = name
-                log.warning(
-                    "not sending: %s holds the sender lease on this database; "
-                    "this process serves the web pages only",
-                    name,
-                )
+        """Take or renew the sender lease, starting or stopping the jobs with it; say when
+        this process starts or stops sending."""
+        with self._leasing:
+            if self.stop.is_set():
+                return
+            now = self.clock()
+            try:
+                held = self.store.take_lease(SENDER_LEASE, self.holder, now, LEASE_TTL)
+            except DigestError as exc:
+                log.error("cannot renew the sender lease: %s", exc)
+                held = False
+            if held and not self.sender:
+                self.sender = True
+                self._told_other = None
+                log.info("this process sends the editions (%s)", self.holder)
+                if self._started:
+                    self._start_jobs()
+            elif not held:
+                if self.sender:
+                    log.warning("lost the sender lease: this process no longer sends")
+                    self._stop_jobs()
+                self.sender = False
+                other = self.store.lease_holder(SENDER_LEASE, now)
+                name = other[0] if other else "another process"
+                if name != self._told_other:
+                    self._told_other = name
+                    log.warning(
+                        "not sending: %s holds the sender lease on this database; "
+                        "this process serves the web pages only",
+                        name,
+                    )
 
     def catch_up(self) -> None:
-        """Send now the edition the service missed while down, if it is within catch_up."""
-        if not self.sender:
+        """Send now the edition the service missed while down, if it is within catch_up.
+
+        It was due when the job store's run time for it has passed, or, for a database whose
+        jobs were never stored, when an earlier edition shows the service had run before."""
+        if not self.sender or self.scheduler is None:
             return
         now = self.clock()
         missed = missed_edition(now, self.timetable, lambda date: ledger_done(self.store, date))
-        if missed is None or not self.store.edition_dates():
+        if missed is None or (self.missed_run is None and not self.store.edition_dates()):
             return  # nothing missed, or a new database: nothing was ever to be sent
         late = _hours(missed.late)
         if missed.catch_up:
             log.info("catching up the edition of %s, due %s ago", missed.date, late)
             self.scheduler.add_job(
-                self.send,
-                args=(missed.date,),
+                CATCH_UP_JOB,
+                args=(self.holder, missed.date),
                 id="catch-up",
                 replace_existing=True,
-                next_run_time=now,
+                misfire_grace_time=None,  # it is run now, however slow the start was
             )
         else:
             log.warning(
@@ -300,6 +418,8 @@ class Service:
         with self._sending:
             if self.stop.is_set():
                 return None
+            if not self._still_sender():
+                return None
             if ledger_done(self.store, date):
                 log.info("the edition of %s has gone out already", date)
                 return None
@@ -332,7 +452,7 @@ class Service:
             if not counts.get(Status.DEFERRED) and not counts.get(Status.UNKNOWN):
                 continue
             with self._sending:
-                if self.stop.is_set():
+                if self.stop.is_set() or not self._still_sender():
                     return
                 try:
                     report = send_edition(
@@ -350,6 +470,12 @@ class Service:
             log.info("retried %s", summarize_send(report))
 
     # -- helpers ---------------------------------------------------------------------------
+
+    def _still_sender(self) -> bool:
+        """Renew the lease now: a holder held up past it (a paused machine) learns here
+        that another has taken over, before it sends anything."""
+        self.renew_lease()
+        return self.sender
 
     def _wait_for_fetch(self) -> None:
         """Fetch before building; if a fetch is running, wait for it instead."""
@@ -380,6 +506,16 @@ class Service:
         if not ok:
             raise value
         return value
+
+
+def _stored_job(scheduler: BackgroundScheduler, job_id: str) -> Any:
+    """The job ``job_id`` as the database holds it, or None when there is none or it cannot
+    be read back (a row another version of market-digest wrote): it is then added afresh."""
+    try:
+        return scheduler.get_job(job_id)
+    except Exception as exc:  # unpickling runs whatever the row names: any error can come
+        log.warning("the stored %s job cannot be read (%s): it is added again", job_id, exc)
+        return None
 
 
 def _hours(span: dt.timedelta) -> str:

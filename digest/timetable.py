@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from .models import Cadence, Calendar, Section, Timetable
-from .nyse import is_trading_day
+from .models import Cadence, Calendar, Digest, Section, Timetable
+from .nyse import TIMEZONE as EXCHANGE_TIMEZONE
+from .nyse import closing_time, holidays, is_early_close, is_trading_day
 
 #: How far back a missed send is looked for, and forward the next one: past any run of
 #: closed days.
@@ -68,6 +69,33 @@ def sections_on(day: dt.date, timetable: Timetable) -> frozenset[Section]:
     if timetable.calendar is Calendar.NYSE and not is_trading_day(day):
         return frozenset(Section) - {Section.STOCKS}
     return frozenset(Section)
+
+
+def market_note(day: dt.date, timetable: Timetable) -> str:
+    """What the edition of ``day`` tells readers about the exchange's hours, or "".
+
+    Under ``calendar: nyse``: on a weekday holiday, that there is no Stocks section; on a
+    half-day, that the session ends early (the Stocks section is there: the morning
+    session trades), in the tense of the send time, which may fall after the early close.
+    """
+    if timetable.calendar is not Calendar.NYSE:
+        return ""
+    if day in holidays(day.year):
+        return "NYSE closed today: no Stocks section."
+    if not is_early_close(day):
+        return ""
+    close = closing_time(day)
+    assert close is not None
+    closes = dt.datetime.combine(day, close, tzinfo=EXCHANGE_TIMEZONE)
+    verb = "closes" if send_time(day, timetable) < closes else "closed"
+    hour = close.hour % 12 or 12
+    meridiem = "a.m." if close.hour < 12 else "p.m."
+    return f"NYSE {verb} early today, at {hour}:{close.minute:02d} {meridiem} ET."
+
+
+def with_market_note(digest: Digest, timetable: Timetable) -> Digest:
+    """``digest`` with the market note of its date."""
+    return replace(digest, market_note=market_note(digest.date, timetable))
 
 
 @dataclass(frozen=True, slots=True)

@@ -69,6 +69,7 @@ from .site import (
 from .status import health_json, read_status, status_json
 from .store import Store
 from .subscribers import parse_watchlist
+from .timetable import with_market_note
 from .tokens import CONFIRM_LIFETIME, Purpose
 from .window import edition_date
 
@@ -188,6 +189,8 @@ def make_app(
             if date in frozen:
                 return frozen[date]
         digest = store.load_edition(date)
+        if digest is not None:
+            digest = with_market_note(digest, settings.edition.timetable)
         if digest is not None and sent:
             with frozen_lock:
                 frozen[date] = digest

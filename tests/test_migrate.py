@@ -70,3 +70,32 @@ def test_a_target_that_holds_anything_is_refused_untouched(
     (line,) = refused.stderr.splitlines()
     assert "the target is not empty (subscriber_changes, subscribers hold rows)" in line
     assert _contents(db_url) == before
+
+
+def test_the_scheduler_jobs_are_left_behind_for_serve_to_add_again(
+    db_url: str, tmp_path: Path
+) -> None:
+    import datetime as dt
+
+    from digest.config import load_settings
+    from digest.schedule import Service
+    from digest.store.transfer import copy_store
+
+    from .conftest import write_config
+
+    source = f"sqlite:///{tmp_path / 'source.db'}"
+    feeds = [{"name": "Wire", "url": "http://127.0.0.1:9/rss", "section": "stocks"}]
+    settings = load_settings(write_config(tmp_path, feeds), env={"DIGEST_DB": source})
+    store = Store(source)
+    store.add_subscriber(Subscriber("already@example.com"), SAMPLE_NOW)
+    service = Service(settings, store, clock=lambda: dt.datetime(2026, 12, 1, 11, tzinfo=dt.UTC))
+    service.start()
+    service.shutdown()
+    assert set(store.scheduled_runs()) == {"edition", "fetch", "retry"}
+    store.close()
+    counts = copy_store(source, db_url)
+    assert "scheduler_jobs" not in counts and counts["subscribers"] == 1
+    target = Store(db_url)
+    assert target.scheduled_runs() == {}
+    assert target.subscriber("already@example.com") is not None
+    target.close()

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from digest.config import load_settings
+from digest.config import Settings, load_settings
 from digest.models import Subscriber
 from digest.schedule import LEASE_TTL, SENDER_LEASE, SendTrigger, Service
 from digest.store import Store
@@ -122,25 +122,23 @@ def test_a_missed_send_is_caught_up_within_catch_up_and_skipped_after(
     store = Store(settings.db_url)
     caplog.set_level(logging.INFO)
     fresh = Service(settings, store, holder="a", clock=lambda: at(2026, 12, 1, 8, 59))
-    fresh.renew_lease()
-    fresh.catch_up()  # a new database: no edition was ever due
-    assert fresh.scheduler.get_job("catch-up") is None and "catching up" not in caplog.text
+    fresh.start()  # a new database: no job stored, no edition, nothing was ever due
+    assert fresh.sender and fresh.missed_run is None
+    fresh.shutdown()
+    assert "catching up" not in caplog.text and "skipped the edition" not in caplog.text
     # The service has run before: yesterday's edition is in the database.
     end = at(2026, 11, 30, 7, 0)
     yesterday = Digest(dt.date(2026, 11, 30), "Market Digest", "Daily", end, end, (), ())
     store.save_edition(yesterday, end)
     inside = Service(settings, store, holder="a", clock=lambda: at(2026, 12, 1, 8, 59))
-    inside.renew_lease()
-    inside.catch_up()
-    job = inside.scheduler.get_job("catch-up")
-    assert job is not None and job.args == (dt.date(2026, 12, 1),)
+    inside.start()
+    inside.shutdown()
     assert "catching up the edition of 2026-12-01, due 1 h 59 min ago" in caplog.text
-    store.release_lease(SENDER_LEASE, "a")
 
     outside = Service(settings, store, holder="b", clock=lambda: at(2026, 12, 1, 9, 1))
-    outside.renew_lease()
-    outside.catch_up()
-    assert outside.scheduler.get_job("catch-up") is None
+    outside.start()
+    outside.shutdown()
+    assert caplog.text.count("catching up") == 1
     assert (
         "skipped the edition of 2026-12-01: it was due 2 h 01 min ago, longer than catch_up "
         "(2 h 00 min)" in caplog.text
@@ -169,14 +167,12 @@ def test_the_edition_sends_nothing_when_every_feed_is_down(
     store.close()
 
 
-def test_on_an_nyse_holiday_the_edition_has_no_stocks_section_and_crypto_still_goes(
-    tmp_path: Path,
-) -> None:
+def store_thanksgiving_news(tmp_path: Path, **env: str) -> tuple[Settings, Store]:
+    """Stocks and crypto news for Thanksgiving 2026 and the half-day after it."""
     from dataclasses import replace
 
     from digest.health import decide
     from digest.models import FetchResult, Section
-    from digest.pipeline import build_edition
 
     from .factories import make_item
 
@@ -184,11 +180,11 @@ def test_on_an_nyse_holiday_the_edition_has_no_stocks_section_and_crypto_still_g
         {"name": "Wire", "url": "https://wire.example.com/rss", "section": "stocks"},
         {"name": "Coins", "url": "https://coins.example.com/rss", "section": "crypto"},
     ]
-    settings = load_settings(write_config(tmp_path, feeds, calendar="nyse", min_stories=1), env={})
+    config = write_config(tmp_path, feeds, calendar="nyse", min_stories=1)
+    settings = load_settings(config, env=env)
     store = Store(settings.db_url)
     store.sync_feeds(settings.feeds)
-    thanksgiving, friday = dt.date(2026, 11, 26), dt.date(2026, 11, 27)
-    for date in (thanksgiving, friday):
+    for date in (THANKSGIVING, HALF_DAY):
         sent = at(date.year, date.month, date.day, 7, 0)
         stocks = [
             make_item(f"{word} shares rally on {date}", "Wire") for word in ("Nvidia", "Apple")
@@ -202,12 +198,48 @@ def test_on_an_nyse_holiday_the_edition_has_no_stocks_section_and_crypto_still_g
             (feed,) = [state for state in store.feed_states() if state.url == source.url]
             result = FetchResult(source, 200, body=b"x")
             store.save_fetch(source.url, decide(result, len(items), feed, sent), items, sent)
+    return settings, store
+
+
+THANKSGIVING, HALF_DAY = dt.date(2026, 11, 26), dt.date(2026, 11, 27)
+
+
+def test_on_an_nyse_holiday_the_edition_has_no_stocks_section_and_crypto_still_goes(
+    tmp_path: Path,
+) -> None:
+    from digest.models import Section
+    from digest.pipeline import build_edition
+
+    settings, store = store_thanksgiving_news(tmp_path)
 
     def sections(date: dt.date) -> set[Section]:
         digest = build_edition(settings, store, date)
         stories = list(digest.top) + [story for _, part in digest.sections for story in part]
         return {story.section for story in stories}
 
-    assert sections(thanksgiving) == {Section.CRYPTO}
-    assert sections(friday) == {Section.STOCKS, Section.CRYPTO}
+    assert sections(THANKSGIVING) == {Section.CRYPTO}
+    assert sections(HALF_DAY) == {Section.STOCKS, Section.CRYPTO}
+    store.close()
+
+
+def test_the_half_day_edition_tells_readers_the_nyse_closes_early(
+    tmp_path: Path, inbox: Inbox
+) -> None:
+    from digest.pipeline import build_edition, send_edition
+
+    settings, store = store_thanksgiving_news(tmp_path, DIGEST_SMTP_URL=inbox.url)
+    store.add_subscriber(Subscriber("ann@example.com"), at(2026, 11, 1, 9, 0))
+    notes = {
+        THANKSGIVING: "NYSE closed today: no Stocks section.",
+        HALF_DAY: "NYSE closes early today, at 1:00 p.m. ET.",
+    }
+    for date, note in notes.items():
+        assert build_edition(settings, store, date).market_note == note
+        send_edition(settings, store, date, at(date.year, date.month, date.day, 7, 0))
+        message = inbox.parsed()["ann@example.com"]
+        text = message.get_body(("plain",)).get_content()
+        html = message.get_body(("html",)).get_content()
+        assert note in text and note in html
+        inbox.messages.clear()
+    assert "[NVDA]" in text and "[AAPL]" in text  # the half-day has its Stocks news
     store.close()

@@ -11,6 +11,7 @@ from digest.models import Cadence, Calendar, Section, Timetable
 from digest.nyse import closing_time, easter, holidays, is_trading_day
 from digest.timetable import (
     fetch_jitter,
+    market_note,
     missed_edition,
     next_send,
     previous_send,
@@ -103,6 +104,40 @@ def test_on_an_nyse_holiday_the_edition_goes_without_stocks() -> None:
     assert sections_on(thanksgiving, nyse) == {Section.CRYPTO, Section.MARKETS}
     assert sections_on(dt.date(2026, 11, 27), nyse) == set(Section)
     assert sections_on(thanksgiving, SEVEN) == set(Section)  # no calendar: all sections
+
+
+#: The half-days: the day after Thanksgiving, Christmas Eve, and the day before Independence
+#: Day (2025; in 2026 July 4 is a Saturday, so July 3 is the holiday instead).
+HALF_DAYS = [dt.date(2026, 11, 27), dt.date(2026, 12, 24), dt.date(2025, 7, 3)]
+
+
+@pytest.mark.parametrize("day", HALF_DAYS, ids=str)
+def test_a_half_day_edition_keeps_stocks_and_says_the_nyse_closes_early(day: dt.date) -> None:
+    morning = Timetable(dt.time(7, 0), NEW_YORK, Cadence.WEEKDAYS, Calendar.NYSE)
+    assert sections_on(day, morning) == set(Section)  # the morning session trades
+    assert market_note(day, morning) == "NYSE closes early today, at 1:00 p.m. ET."
+    # An edition that goes out at or after the early close tells it in the past tense.
+    for send_at in (dt.time(13, 0), dt.time(17, 30)):
+        evening = Timetable(send_at, NEW_YORK, Cadence.WEEKDAYS, Calendar.NYSE)
+        assert market_note(day, evening) == "NYSE closed early today, at 1:00 p.m. ET."
+    # The close is 1:00 p.m. in New York whatever the edition's time zone.
+    london = ZoneInfo("Europe/London")
+    before = Timetable(dt.time(17, 30), london, Cadence.WEEKDAYS, Calendar.NYSE)
+    after = Timetable(dt.time(18, 30), london, Cadence.WEEKDAYS, Calendar.NYSE)
+    assert market_note(day, before).startswith("NYSE closes early")
+    assert market_note(day, after).startswith("NYSE closed early")
+    assert market_note(day, SEVEN) == ""  # no calendar: no note
+
+
+def test_the_market_note_of_full_days_and_holidays() -> None:
+    nyse = Timetable(dt.time(7, 0), NEW_YORK, Cadence.DAILY, Calendar.NYSE)
+    assert market_note(dt.date(2026, 11, 30), nyse) == ""  # a regular session
+    assert market_note(dt.date(2026, 12, 23), nyse) == ""  # the day before Christmas Eve
+    holiday = "NYSE closed today: no Stocks section."
+    assert market_note(dt.date(2026, 11, 26), nyse) == holiday  # Thanksgiving
+    assert market_note(dt.date(2026, 7, 3), nyse) == holiday  # July 4 observed
+    assert market_note(dt.date(2026, 12, 25), nyse) == holiday
+    assert market_note(dt.date(2026, 12, 5), nyse) == ""  # a Saturday needs no word
 
 
 def test_a_weekend_edition_has_no_stocks_under_the_nyse_calendar() -> None:

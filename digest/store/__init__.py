@@ -14,6 +14,7 @@ from .editions import EditionStore
 from .embeddings import EmbeddingStore
 from .feeds import FeedStore
 from .items import ItemStore
+from .jobs import JobStore
 from .leases import LeaseStore
 from .meta import MetaStore
 from .subscribers import SubscriberStore
@@ -29,6 +30,7 @@ class Store(
     LeaseStore,
     MetaStore,
     EmbeddingStore,
+    JobStore,
 ):
     """All reads and writes of the database go through here."""
 

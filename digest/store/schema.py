@@ -26,6 +26,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    Unicode,
     UniqueConstraint,
     inspect,
     select,
@@ -188,6 +189,20 @@ title_embeddings = Table(
     Column("digest", String(64), primary_key=True),
     #: float32, little-endian, unit length.
     Column("vector", LargeBinary, nullable=False),
+)
+
+#: Added by the scheduler migration: the jobs of ``digest serve`` (fetch, the edition, the retry)
+#: as APScheduler's SQLAlchemy job store keeps them, so an edition's next run time survives a
+#: restart and a takeover. The columns are the job store's own (``apscheduler.jobstores.
+#: sqlalchemy``); it finds the table made and leaves it be.
+scheduler_jobs = Table(
+    "scheduler_jobs",
+    metadata,
+    Column("id", Unicode(191), primary_key=True),
+    #: Seconds since the epoch, UTC; NULL for a paused job.
+    Column("next_run_time", Float(25), index=True),
+    #: The pickled job: its function by module path, its trigger and arguments.
+    Column("job_state", LargeBinary, nullable=False),
 )
 
 _V1_TABLES = [meta, feeds, items, subscribers, editions, deliveries]
@@ -419,6 +434,11 @@ def _title_embeddings_v9(connection: Connection) -> None:
     title_embeddings.create(connection, checkfirst=True)
 
 
+def _scheduler_jobs_v10(connection: Connection) -> None:
+    """The table ``digest serve`` keeps its scheduled jobs in."""
+    scheduler_jobs.create(connection, checkfirst=True)
+
+
 #: Numbered migrations; append, never edit one that has shipped.
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _create_v1,
@@ -430,6 +450,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _lifecycle_v7,
     _sender_lease_v8,
     _title_embeddings_v9,
+    _scheduler_jobs_v10,
 ]
 
 

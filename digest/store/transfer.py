@@ -4,6 +4,8 @@ PostgreSQL when a newsletter outgrows one machine, or back.
 Both ends are brought to the current schema first. The target must be empty; every table is
 copied in one transaction on the target, rows keeping their ids, and the copy is verified by
 counting each table at both ends before it is committed: all of it is copied, or none.
+The scheduler's jobs are not copied: ``digest serve`` adds them again when it starts, and a
+job's pickled state is no data of the newsletter's.
 """
 
 from __future__ import annotations
@@ -49,9 +51,13 @@ def copy_store(source_url: str, target_url: str) -> dict[str, int]:
             target.close()
 
 
+#: Tables the copy leaves out (``meta`` is copied apart, without its schema version).
+_NOT_COPIED = {schema.meta.name, schema.scheduler_jobs.name}
+
+
 def _tables() -> list[Table]:
-    """Every table but ``meta``, parents before the tables that point at them."""
-    return [table for table in schema.metadata.sorted_tables if table is not schema.meta]
+    """Every table copied, parents before the tables that point at them."""
+    return [table for table in schema.metadata.sorted_tables if table.name not in _NOT_COPIED]
 
 
 def _refuse_non_empty(url: str) -> None:
