@@ -74,12 +74,17 @@ def _when(moment: dt.datetime | None) -> str | None:
     return None if moment is None else moment.isoformat()
 
 
-def health_json(status: ServiceStatus, scheduler_running: bool) -> dict[str, Any]:
-    """``/healthz``'s answer: no addresses, no feed names, nothing an outsider should see."""
+def health_json(
+    status: ServiceStatus, scheduler_running: bool, role: str | None = None
+) -> dict[str, Any]:
+    """``/healthz``'s answer: no addresses, no feed names, nothing an outsider should see.
+    ``role`` says whether this process is the one that sends ("sender") or waits for the
+    sender lease ("standby"), so a load balancer's check tells the two apart."""
     last = status.last_edition
     return {
         "ok": scheduler_running,
         "scheduler": "running" if scheduler_running else "stopped",
+        **({} if role is None else {"role": role}),
         "database": "ok",
         "last_fetch": _when(status.last_fetch),
         "last_edition": None if last is None else last.isoformat(),

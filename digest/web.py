@@ -466,8 +466,9 @@ def make_app(
 
     def healthz(request: Request) -> Response:
         running = service.running if service is not None else True
+        role = None if service is None else ("sender" if service.sender else "standby")
         try:
-            answer = health_json(read_status(settings, store, clock(), editions=1), running)
+            answer = health_json(read_status(settings, store, clock(), editions=1), running, role)
         except DigestError as exc:
             log.error("/healthz: the database does not answer: %s", exc)
             return JSONResponse({"ok": False, "database": "not answering"}, status_code=503)

@@ -153,12 +153,14 @@ def test_serve_sends_on_time_stops_mid_send_and_resumes_without_sending_twice(
         second = Serve(config, free_port(), tmp_path / "second.log", "--inbound-port", taken)
         wait_for(lambda: "not sending" in second.text(), "the second serve to say it does not send")
         assert f"not receiving mail: cannot listen on 127.0.0.1:{taken}" in second.text()
+        with urllib.request.urlopen(f"http://127.0.0.1:{second.port}/healthz", timeout=10) as r:
+            assert json.load(r)["role"] == "standby"
         assert second.stop() == 0
         assert "does not hold" not in second.text()
 
         with urllib.request.urlopen(f"http://127.0.0.1:{first.port}/healthz", timeout=10) as r:
             health = json.load(r)
-        assert health["ok"] and health["scheduler"] == "running"
+        assert health["ok"] and health["scheduler"] == "running" and health["role"] == "sender"
         today, tomorrow = send_at, send_at + dt.timedelta(days=1)
         expected = {when.isoformat(timespec="seconds") for when in (today, tomorrow)}
         assert health["next_edition"] in expected
