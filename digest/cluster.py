@@ -299,8 +299,12 @@ class _Features:
             values += meaning
             del meaning
             values[self._conflicts(rows, columns)] -= np.float32(NAME_CONFLICT)
-            apart = np.abs(self.moments[rows][:, None] - self.moments[columns][None, :])
-            values -= (TIME_DECAY / DAY * apart).astype(np.float32)
+            # Days from the earliest item, in single precision: a matrix of pairs at a time.
+            days = ((self.moments - self.moments.min()) / DAY).astype(np.float32)
+            apart = np.subtract.outer(days[rows], days[columns])
+            np.abs(apart, out=apart)
+            apart *= np.float32(TIME_DECAY)
+            values -= apart
             return values
         values[~self._related(rows, columns, values)] = 0.0
         return values
