@@ -33,6 +33,7 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
@@ -153,6 +154,7 @@ def tokens(text: str) -> list[str]:
     return words
 
 
+@lru_cache(maxsize=1 << 16)  # a day's headlines repeat their words many times over
 def _stem(word: str) -> str:
     # Just enough to make "rates"/"rate" and "surges"/"surged"/"surging" meet.
     for suffix, keep in (("ing", 4), ("ies", 3), ("ed", 4), ("es", 4), ("s", 3)):
