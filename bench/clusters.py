@@ -334,7 +334,19 @@ def _cluster_many(
     started = time.perf_counter()
     cluster_texts(many, Method(method), given)
     seconds = time.perf_counter() - started
-    results.put((seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+    results.put((seconds, _peak_megabytes()))
+
+
+def _peak_megabytes() -> float:
+    """This process's peak resident memory. Linux's ru_maxrss carries over the size of the
+    process that started this one (a fork before the exec), so the kernel's high-water mark
+    of this program's own memory is read instead where there is one."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text(encoding="ascii").splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 if __name__ == "__main__":
