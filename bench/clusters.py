@@ -275,8 +275,9 @@ def _speed(whole: Labelled) -> None:
                 print(f"{name:<44} did not finish within {LARGE_RUN_LIMIT} s")
                 continue
             measured[count, cached] = result
-            goal = "2 s" if count == DAILY else "30 s"
-            print(f"{name:<44} {result[0]:8.2f} s (goal {goal}), peak memory {result[1]:5.0f} MB")
+            # The daily goal is for titles the store has seen; a cold build is a first run's.
+            goal = "goal 30 s" if count == LARGE else "goal 2 s" if cached else "a first run"
+            print(f"{name:<44} {result[0]:8.2f} s ({goal}), peak memory {result[1]:5.0f} MB")
         if method is Method.EMBEDDING and (DAILY, False) in measured:
             per_title = (measured[DAILY, False][0] - measured[DAILY, True][0]) / DAILY
             large = measured.get((LARGE, True))
