@@ -63,10 +63,20 @@ def _model() -> _Model:
         name.removeprefix("bert."): value.astype(np.float32)
         for name, value in load_file(str(directory / "model.safetensors")).items()
     }
+    heads = int(config["num_attention_heads"])
+    # Attention divides each query by the square root of a head's width: done here, once.
+    width = weights["embeddings.word_embeddings.weight"].shape[1]
+    scale = np.float32(1.0 / math.sqrt(width / heads))
+    for layer in range(int(config["num_hidden_layers"])):
+        p = f"encoder.layer.{layer}.attention.self."
+        for part in ("weight", "bias"):
+            query = weights.pop(f"{p}query.{part}") * scale
+            key, value = weights.pop(f"{p}key.{part}"), weights.pop(f"{p}value.{part}")
+            weights[f"{p}qkv.{part}"] = np.ascontiguousarray(np.concatenate([query, key, value]))
     return _Model(
         weights=weights,
         tokenizer=tokenizer,
-        heads=int(config["num_attention_heads"]),
+        heads=heads,
         layers=int(config["num_hidden_layers"]),
         epsilon=float(config["layer_norm_eps"]),
     )
@@ -75,16 +85,30 @@ def _model() -> _Model:
 def embed(texts: Sequence[str]) -> Array:
     """Unit-length sentence vectors, one row per text (mean of the last layer's tokens)."""
     model = _model()
-    # Similar lengths together: less padding, fewer wasted multiplications.
-    order = sorted(range(len(texts)), key=lambda index: len(texts[index].split()))
-    result = np.zeros((len(texts), model.weights["embeddings.word_embeddings.weight"].shape[1]))
+    encoded = [model.tokenizer.encode(text) for text in texts]
+    # Equal token counts together: a batch pads to its longest text, so sorted batches
+    # multiply almost no padding.
+    order = sorted(range(len(texts)), key=lambda index: len(encoded[index]))
+    width = model.weights["embeddings.word_embeddings.weight"].shape[1]
+    result = np.zeros((len(texts), width), dtype=np.float32)
     for start in range(0, len(order), BATCH):
         chosen = order[start : start + BATCH]
-        ids, mask = model.tokenizer.encode_batch([texts[index] for index in chosen])
+        ids, mask = _pad([encoded[index] for index in chosen])
         hidden = _forward(model, ids, mask)
-        pooled = (hidden * mask[:, :, None]).sum(axis=1) / np.maximum(mask.sum(axis=1), 1)[:, None]
+        pooled = np.einsum("btd,bt->bd", hidden, mask) / np.maximum(mask.sum(axis=1), 1)[:, None]
         result[chosen] = pooled / np.maximum(np.linalg.norm(pooled, axis=1), 1e-12)[:, None]
-    return result.astype(np.float32)
+    return result
+
+
+def _pad(encoded: Sequence[list[int]]) -> tuple[npt.NDArray[np.int64], Array]:
+    """Token ids padded to the longest, and the mask of real tokens."""
+    length = max(len(ids) for ids in encoded)
+    ids = np.zeros((len(encoded), length), dtype=np.int64)
+    mask = np.zeros((len(encoded), length), dtype=np.float32)
+    for row, tokens in enumerate(encoded):
+        ids[row, : len(tokens)] = tokens
+        mask[row, : len(tokens)] = 1.0
+    return ids, mask
 
 
 class WordPiece:
@@ -105,14 +129,7 @@ class WordPiece:
 
     def encode_batch(self, texts: Sequence[str]) -> tuple[npt.NDArray[np.int64], Array]:
         """Token ids padded to the longest text, and the mask of real tokens."""
-        encoded = [self.encode(text) for text in texts]
-        length = max(len(ids) for ids in encoded)
-        ids = np.zeros((len(encoded), length), dtype=np.int64)
-        mask = np.zeros((len(encoded), length), dtype=np.float32)
-        for row, tokens in enumerate(encoded):
-            ids[row, : len(tokens)] = tokens
-            mask[row, : len(tokens)] = 1.0
-        return ids, mask
+        return _pad([self.encode(text) for text in texts])
 
     def _pieces(self, word: str) -> list[int]:
         if len(word) > 100:
@@ -181,54 +198,66 @@ def _is_cjk(char: str) -> bool:
 def _forward(model: _Model, ids: npt.NDArray[np.int64], mask: Array) -> Array:
     w = model.weights
     count, length = ids.shape
-    hidden = (
-        w["embeddings.word_embeddings.weight"][ids]
-        + w["embeddings.position_embeddings.weight"][:length]
-        + w["embeddings.token_type_embeddings.weight"][0]
-    )
+    hidden = w["embeddings.word_embeddings.weight"][ids]
+    hidden += w["embeddings.position_embeddings.weight"][:length]
+    hidden += w["embeddings.token_type_embeddings.weight"][0]
     hidden = _layer_norm(model, hidden, "embeddings.LayerNorm")
     width = hidden.shape[-1]
     head = width // model.heads
-    padding = ((1.0 - mask) * -1e9)[:, None, None, :].astype(np.float32)
+    padding = ((1.0 - mask) * np.float32(-1e9))[:, None, None, :]
     for layer in range(model.layers):
         p = f"encoder.layer.{layer}."
-
-        def heads(x: Array) -> Array:
-            return x.reshape(count, length, model.heads, head).transpose(0, 2, 1, 3)
-
-        query = heads(_linear(model, hidden, p + "attention.self.query"))
-        key = heads(_linear(model, hidden, p + "attention.self.key"))
-        value = heads(_linear(model, hidden, p + "attention.self.value"))
-        scores = query @ key.transpose(0, 1, 3, 2) / math.sqrt(head) + padding
-        scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
+        # Query, key and value in one product (their weights stacked when the model loads),
+        # the query already divided by the square root of a head's width.
+        qkv = _linear(model, hidden, p + "attention.self.qkv")
+        qkv = qkv.reshape(count, length, 3, model.heads, head).transpose(2, 0, 3, 1, 4)
+        query, key, value = qkv[0], qkv[1], qkv[2]
+        scores = query @ key.transpose(0, 1, 3, 2)
+        scores += padding
+        scores -= scores.max(axis=-1, keepdims=True)
+        np.exp(scores, out=scores)
         scores /= scores.sum(axis=-1, keepdims=True)
         context = (scores @ value).transpose(0, 2, 1, 3).reshape(count, length, width)
         attended = _linear(model, context, p + "attention.output.dense")
-        hidden = _layer_norm(model, hidden + attended, p + "attention.output.LayerNorm")
+        attended += hidden
+        hidden = _layer_norm(model, attended, p + "attention.output.LayerNorm")
         inner = _gelu(_linear(model, hidden, p + "intermediate.dense"))
-        hidden = _layer_norm(
-            model, hidden + _linear(model, inner, p + "output.dense"), p + "output.LayerNorm"
-        )
+        output = _linear(model, inner, p + "output.dense")
+        output += hidden
+        hidden = _layer_norm(model, output, p + "output.LayerNorm")
     return hidden
 
 
 def _linear(model: _Model, x: Array, name: str) -> Array:
     flat = x.reshape(-1, x.shape[-1]) @ model.weights[name + ".weight"].T
-    return (flat + model.weights[name + ".bias"]).reshape(*x.shape[:-1], -1)
+    flat += model.weights[name + ".bias"]
+    return flat.reshape(*x.shape[:-1], -1)
 
 
 def _layer_norm(model: _Model, x: Array, name: str) -> Array:
-    mean = x.mean(axis=-1, keepdims=True)
-    variance = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
-    normal = (x - mean) / np.sqrt(variance + model.epsilon)
-    scaled = normal * model.weights[name + ".weight"] + model.weights[name + ".bias"]
-    return np.asarray(scaled, dtype=np.float32)
+    """Normalised over the last axis, scaled and shifted; ``x`` is overwritten."""
+    x -= x.mean(axis=-1, keepdims=True)
+    variance = np.einsum("...d,...d->...", x, x)[..., None] / np.float32(x.shape[-1])
+    variance += np.float32(model.epsilon)
+    x /= np.sqrt(variance)
+    x *= model.weights[name + ".weight"]
+    x += model.weights[name + ".bias"]
+    return x
 
 
 def _gelu(x: Array) -> Array:
-    # The tanh form: within 1e-3 of the exact erf form and several times faster in numpy.
-    inner = np.tanh(np.float32(math.sqrt(2.0 / math.pi)) * (x + np.float32(0.044715) * x * x * x))
-    return np.asarray(0.5 * x * (1.0 + inner), dtype=np.float32)
+    """GELU in its tanh form, in place: within 1e-3 of the exact erf form and several times
+    faster in numpy; one buffer, not the half dozen temporaries of the formula."""
+    scale = np.float32(math.sqrt(2.0 / math.pi))
+    inner = x * x
+    inner *= scale * np.float32(0.044715)
+    inner += scale
+    inner *= x  # sqrt(2/pi) * (x + 0.044715 x^3)
+    np.tanh(inner, out=inner)
+    inner += np.float32(1.0)
+    inner *= x
+    inner *= np.float32(0.5)
+    return inner
 
 
 def title_digest(title: str) -> str:

@@ -25,13 +25,16 @@ def average_linkage(
     members: list[list[int] | None] = [[node] for node in range(size)]
     weight = weights.astype(np.float32).copy()
     np.fill_diagonal(distance, np.inf)
+    # Infinite at the nodes merged away or finished, added to each row read: cheaper than
+    # writing infinity down their columns, which are strided in memory.
+    gone = np.zeros(size, dtype=distance.dtype)
     live = set(range(size))
     chain: list[int] = []
     while live or chain:
         if not chain:
             chain.append(next(iter(live)))
         node = chain[-1]
-        row = distance[node]
+        row = distance[node] + gone
         nearest = int(np.argmin(row))
         # Prefer the previous link on ties, or the chain could cycle.
         if len(chain) > 1 and row[chain[-2]] <= row[nearest]:
@@ -39,7 +42,7 @@ def average_linkage(
         if not row[nearest] <= cut:
             # Every distance of this node is above the cut, and averaging with others can only
             # keep it there: it is finished.
-            _retire(distance, node)
+            gone[node] = np.inf
             live.discard(node)
             chain.pop()
             continue
@@ -47,6 +50,7 @@ def average_linkage(
             chain.pop()
             chain.pop()
             _merge(distance, weight, members, node, nearest)
+            gone[nearest] = np.inf
             live.discard(nearest)
         else:
             chain.append(nearest)
@@ -67,15 +71,9 @@ def _merge(
     distance[into] = merged
     distance[:, into] = merged
     distance[into, into] = np.inf
-    _retire(distance, other)
     weight[into] = total
     kept = members[into]
     absorbed = members[other]
     assert kept is not None and absorbed is not None
     kept.extend(absorbed)
     members[other] = None
-
-
-def _retire(distance: npt.NDArray[np.float32], node: int) -> None:
-    distance[node] = np.inf
-    distance[:, node] = np.inf

@@ -286,3 +286,38 @@ def test_a_rarely_named_company_links_reports_by_itself() -> None:
     groups = cluster_texts(texts, Method.LIGHT)
     assert [0, 1, 2] in groups
     assert not any(len(set(group) & set(range(3, 8))) > 1 for group in groups)
+
+
+def test_the_same_subject_a_day_later_is_a_new_thread() -> None:
+    # As the labelled threads have it: GM's recall and, a day on, the inquiry into it.
+    start = dt.datetime(2026, 11, 23, tzinfo=dt.UTC)
+    first = "Criminal probe in GM's recall of deadly defect"
+    second = "Legal heavyweight leads GM internal recall probe"
+    for hours, expected in ((1, [[0, 1]]), (30, [[0], [1]])):
+        texts = [
+            Text(first, published=start),
+            Text(second, published=start + dt.timedelta(hours=hours)),
+        ]
+        assert cluster_texts(texts) == expected, hours
+
+
+def test_a_story_meets_an_item_as_its_reports_would_one_by_one() -> None:
+    # The embedding method scores an item against a story through the story's means: the
+    # same figure as the mean of the item's scores with each report, time and names included.
+    start = dt.datetime(2026, 11, 23, tzinfo=dt.UTC)
+    titles = [
+        "Nvidia beats estimates as data-center sales surge",
+        "AMD shares slip after Nvidia results",
+        "Fed holds rates steady",
+        "Nvidia tops estimates on data-center demand",
+        "Nvidia results lift chip stocks",
+    ]
+    texts = [
+        Text(title, published=start + dt.timedelta(hours=5 * n)) for n, title in enumerate(titles)
+    ]
+    moments = clustering._moments(texts)
+    features = clustering._Features.build(texts, Method.EMBEDDING, None, moments)
+    groups = [[0, 1, 2], [1, 3]]
+    through_means = features.story_similarity([4], groups)
+    one_by_one = [features.similarity([4], group).mean() for group in groups]
+    assert np.allclose(through_means[0], one_by_one, atol=1e-5)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -50,3 +51,22 @@ def test_cached_titles_are_not_embedded_again() -> None:
     assert embedding.title_digest("Dog show") != embedding.title_digest("Dog show ")
     nothing, none = embedding.embed_cached([], {})
     assert len(nothing) == 0 and none == {}
+
+
+def test_vectors_match_the_reference_forward_pass() -> None:
+    # Made by the plain, one-step-at-a-time forward pass (tests/data/embedding-reference.npy):
+    # the fused and in-place one must give the same vectors.
+    titles = [
+        "Titanfall Review Roundup",
+        "Titanfall review: my buddy",
+        "General Motors launches investigation into recall",
+        "'Lindsay' live blog: Oprah takes on Lohan",
+        "Film Review: 'Chef'",
+        "Twitter back up",
+        "Titanfall patch released",
+        "The Flash's Full Costume Revealed!",
+    ]
+    reference = np.load(Path(__file__).parent / "data" / "embedding-reference.npy")
+    vectors = embedding.embed(titles)
+    assert vectors.dtype == np.float32
+    assert np.all(np.sum(vectors * reference, axis=1) > 1 - 1e-4)
