@@ -178,6 +178,24 @@ def title_vectors(store: Store, titles: list[str]) -> npt.NDArray[np.float32]:
     return vectors
 
 
+def embed_new_titles(settings: Settings, store: Store, now: dt.datetime) -> int:
+    """Embed the titles of recent items the store has no vector for yet, so the edition's
+    build at send time finds them cached; how many were new. Nothing without the embedding
+    method. ``digest serve`` runs this after each fetch: ``digest fetch`` itself stays free
+    of the model."""
+    if settings.edition.clustering is not Method.EMBEDDING:
+        return 0
+    from .embedding import embed_cached, title_digest
+    from .rank import HISTORY
+
+    titles = list(dict.fromkeys(item.title for item in store.items_between(now - HISTORY, now)))
+    cached = store.title_embeddings([title_digest(title) for title in titles])
+    missing = [title for title in titles if title_digest(title) not in cached]
+    _, fresh = embed_cached(missing, {})
+    store.save_title_embeddings(fresh)
+    return len(fresh)
+
+
 def make_site(settings: Settings, store: Store) -> Site:
     """The site, its links signed with DIGEST_SECRET_KEY's first key (any of its keys is
     accepted) or else the store's own key."""

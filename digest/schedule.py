@@ -44,7 +44,14 @@ from .config import Settings
 from .errors import DigestError
 from .ledger import Status
 from .models import Timetable
-from .pipeline import FeedReport, SendReport, build_edition, fetch_feeds, send_edition
+from .pipeline import (
+    FeedReport,
+    SendReport,
+    build_edition,
+    embed_new_titles,
+    fetch_feeds,
+    send_edition,
+)
 from .store import Store
 from .timetable import (
     describe,
@@ -408,7 +415,19 @@ class Service:
             if report.error and report.postponed_until is None:
                 log.warning("feed %s failed: %s", report.url, report.error)
         log.info("%s", summarize_fetch(reports, time.monotonic() - started))
+        self._embed_new_titles()
         return reports
+
+    def _embed_new_titles(self) -> None:
+        """Embed the new headlines now, so the send at 07:00 finds them cached."""
+        started = time.monotonic()
+        try:
+            count = embed_new_titles(self.settings, self.store, self.clock())
+        except DigestError as exc:
+            log.error("cannot embed the new headlines: %s", exc)
+            return
+        if count:
+            log.info("embedded %d new headlines in %.1f s", count, time.monotonic() - started)
 
     def send(self, date: dt.date) -> SendReport | None:
         """Fetch once more, build the edition of ``date`` and send what the ledger has left."""

@@ -243,3 +243,43 @@ def test_the_half_day_edition_tells_readers_the_nyse_closes_early(
         inbox.messages.clear()
     assert "[NVDA]" in text and "[AAPL]" in text  # the half-day has its Stocks news
     store.close()
+
+
+def test_each_fetch_embeds_its_new_headlines_so_the_send_finds_them_cached(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from email.utils import format_datetime
+
+    from digest.embedding import title_digest
+
+    from .conftest import FeedServer, Route
+
+    titles = ["Nvidia beats estimates as data-centre sales soar", "Bitcoin tops $100,000"]
+    stamp = format_datetime(dt.datetime.now(dt.UTC))
+    body = "".join(
+        f"<item><title>{title}</title><link>https://a.example.com/{n}</link>"
+        f"<pubDate>{stamp}</pubDate></item>"
+        for n, title in enumerate(titles)
+    )
+    server = FeedServer()
+    server.routes["/rss"] = Route(
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>{body}'
+        "</channel></rss>".encode()
+    )
+    feed = {"name": "Wire", "url": server.url("/rss"), "section": "stocks"}
+    settings = load_settings(write_config(tmp_path, [feed]), env={})
+    store = Store(settings.db_url)
+    caplog.set_level(logging.INFO)
+    try:
+        service = Service(settings, store, holder="a")
+        assert store.title_embeddings([title_digest(title) for title in titles]) == {}
+        assert service.fetch() is not None
+        cached = store.title_embeddings([title_digest(title) for title in titles])
+        assert len(cached) == 2
+        assert "embedded 2 new headlines" in caplog.text
+        caplog.clear()
+        assert service.fetch() is not None  # nothing new: nothing embedded again
+        assert "embedded" not in caplog.text
+    finally:
+        store.close()
+        server.close()
