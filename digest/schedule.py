@@ -404,19 +404,20 @@ class Service:
             reports: list[FeedReport] | None = self._until_stopped(
                 lambda: fetch_feeds(self.settings, self.store, self.clock())
             )
+            if reports is None:
+                return None
+            for report in reports:
+                if report.error and report.postponed_until is None:
+                    log.warning("feed %s failed: %s", report.url, report.error)
+            log.info("%s", summarize_fetch(reports, time.monotonic() - started))
+            # Still inside the fetch: a send waiting for it then finds every vector cached.
+            self._embed_new_titles()
+            return reports
         except DigestError as exc:
             log.error("the fetch failed: %s", exc)
             return None
         finally:
             self._fetching.release()
-        if reports is None:
-            return None
-        for report in reports:
-            if report.error and report.postponed_until is None:
-                log.warning("feed %s failed: %s", report.url, report.error)
-        log.info("%s", summarize_fetch(reports, time.monotonic() - started))
-        self._embed_new_titles()
-        return reports
 
     def _embed_new_titles(self) -> None:
         """Embed the new headlines now, so the send at 07:00 finds them cached."""
