@@ -10,6 +10,7 @@ import secrets
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -83,6 +84,32 @@ def test_workers_in_one_process_send_each_message_once(db_url: str, tmp_path: Pa
     assert report.sent == len(people)
     assert counts == {"sent": len(people)}
     assert sink.received == dict.fromkeys(people, 1)
+
+
+def test_workers_starting_at_once_share_one_signing_key(db_url: str) -> None:
+    stores = [Store(db_url) for _ in range(4)]
+    barrier = threading.Barrier(len(stores))
+    keys: list[str] = []
+    errors: list[Exception] = []
+
+    def start(store: Store) -> None:
+        barrier.wait()
+        try:
+            keys.append(store.signing_key())
+        except Exception as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start, args=(store,)) for store in stores]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        for store in stores:
+            store.close()
+    assert errors == []
+    assert len(keys) == len(stores) and len(set(keys)) == 1
 
 
 def _enrol_at_once(store: Store, addresses: list[str]) -> None:
