@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Connection, select
 
 from digest.addresses import address_key
 from digest.config import load_settings
@@ -110,6 +111,63 @@ def test_workers_starting_at_once_share_one_signing_key(db_url: str) -> None:
             store.close()
     assert errors == []
     assert len(keys) == len(stores) and len(set(keys)) == 1
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_a_transaction_postgresql_ends_in_a_deadlock_runs_again(db_url: str) -> None:
+    store = _store_with(db_url, ["a@example.com", "b@example.com"])
+    rival = Store(db_url)
+    d = schema.deliveries.c
+    with store.begin() as connection:
+        first, second = connection.execute(select(d.id).order_by(d.id)).scalars()
+
+    def mark(connection: Connection, delivery: int, by: str) -> None:
+        connection.execute(schema.deliveries.update().where(d.id == delivery).values(error=by))
+
+    holding, taken = threading.Event(), threading.Event()
+
+    def other() -> None:
+        with rival.begin() as connection:
+            # The other side of the deadlock waits longer before looking for one, so that
+            # PostgreSQL ends the transaction under test.
+            connection.exec_driver_sql("SET LOCAL deadlock_timeout = '10s'")
+            mark(connection, second, "rival")
+            holding.set()
+            taken.wait(10)
+            mark(connection, first, "rival")
+
+    def waiting_on_a_lock() -> bool:
+        with rival.begin() as connection:
+            query = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+            return bool(connection.exec_driver_sql(query).scalar())
+
+    runs = 0
+
+    def work(connection: Connection) -> None:
+        nonlocal runs
+        runs += 1
+        mark(connection, first, "tested")
+        if runs == 1:
+            taken.set()
+            deadline = time.monotonic() + 10
+            while not waiting_on_a_lock():
+                assert time.monotonic() < deadline, "the rival never waited"
+                time.sleep(0.02)
+        mark(connection, second, "tested")
+
+    thread = threading.Thread(target=other)
+    try:
+        thread.start()
+        assert holding.wait(10)
+        store.transaction(work)
+        thread.join(10)
+        with store.begin() as connection:
+            errors = connection.execute(select(d.error).order_by(d.id)).scalars().all()
+    finally:
+        store.close()
+        rival.close()
+    assert runs == 2
+    assert errors == ["tested", "tested"]
 
 
 def _enrol_at_once(store: Store, addresses: list[str]) -> None:

@@ -60,36 +60,39 @@ class ClaimStore(Database):
 
     def renew_lease(self, claim: str, until: dt.datetime) -> int:
         """Hold every delivery run ``claim`` holds until ``until``; returns how many."""
-        with self.begin() as c:
-            result = c.execute(
-                s.deliveries.update()
-                .where(d.claim == claim, d.status.in_([Status.CLAIMED, Status.SENDING]))
-                .values(next_attempt=naive_utc(until))
-            )
-            return int(result.rowcount)
+        renew = (
+            s.deliveries.update()
+            .where(d.claim == claim, d.status.in_([Status.CLAIMED, Status.SENDING]))
+            .values(next_attempt=naive_utc(until))
+        )
+        return self.transaction(lambda c: int(c.execute(renew).rowcount))
 
     def lapse_leases(self, date: dt.date, now: dt.datetime) -> int:
         """Make unknown the deliveries of ``date`` a worker was sending when its lease lapsed;
         returns how many. (Rows it had only claimed need nothing: ``claim`` takes them.)"""
-        with self.begin() as c:
-            edition = select(s.editions.c.id).where(s.editions.c.date == date)
-            result = c.execute(
-                s.deliveries.update()
-                .where(
-                    d.edition_id == edition.scalar_subquery(),
-                    d.status == Status.SENDING,
-                    d.next_attempt.is_not(None),
-                    d.next_attempt <= naive_utc(now),
-                )
-                .values(
-                    status=Status.UNKNOWN,
-                    error=LAPSED,
-                    claim=None,
-                    next_attempt=None,
-                    updated_at=naive_utc(now),
-                )
+        edition = select(s.editions.c.id).where(s.editions.c.date == date)
+        lapsed = (
+            d.edition_id == edition.scalar_subquery(),
+            d.status == Status.SENDING,
+            d.next_attempt.is_not(None),
+            d.next_attempt <= naive_utc(now),
+        )
+        # Rows another transaction holds are skipped, not waited for (a later look settles
+        # them): like ``claim``, this never waits on anyone, so no two workers' transactions
+        # can wait on each other in a circle.
+        free = select(d.id).where(*lapsed).order_by(d.id).with_for_update(skip_locked=True)
+        settle = (
+            s.deliveries.update()
+            .where(d.id.in_(free.scalar_subquery()), *lapsed)
+            .values(
+                status=Status.UNKNOWN,
+                error=LAPSED,
+                claim=None,
+                next_attempt=None,
+                updated_at=naive_utc(now),
             )
-            return int(result.rowcount)
+        )
+        return self.transaction(lambda c: int(c.execute(settle).rowcount))
 
     def held_until(self, date: dt.date) -> dt.datetime | None:
         """When the last lease on a delivery of ``date`` lapses, while workers hold some."""
