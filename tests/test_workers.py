@@ -170,6 +170,39 @@ def test_a_transaction_postgresql_ends_in_a_deadlock_runs_again(db_url: str) -> 
     assert errors == ["tested", "tested"]
 
 
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_a_worker_waits_for_another_planning_the_edition_past_the_statement_timeout(
+    db_url: str,
+) -> None:
+    people = [f"reader{n}@example.com" for n in range(3)]
+    _store_with(db_url, people[:1]).close()
+    planner = Store(db_url)
+    planner.enrol([Subscriber(address) for address in people[1:]], NOW)
+    # Statements end after 0.3 s on this worker's connections; another one plans the
+    # edition (holds its lock) for 1 s.
+    waiter = Store(f"{db_url}&options=-c%20statement_timeout%3D300ms")
+    try:
+        with planner.begin() as connection:
+            connection.execute(
+                select(schema.editions.c.id).where(schema.editions.c.date == DATE).with_for_update()
+            )
+            waiting = threading.Thread(
+                target=waiter.plan_deliveries, args=(DATE, lambda email: f"<{email}>")
+            )
+            waiting.start()
+            time.sleep(1.0)
+        waiting.join(10)
+        counts = waiter.delivery_counts(DATE)
+        with waiter.begin() as connection:
+            timeout = connection.exec_driver_sql("SHOW statement_timeout").scalar()
+    finally:
+        planner.close()
+        waiter.close()
+    assert counts == {"queued": len(people)}
+    # The wait lifted the timeout for the planning transaction only.
+    assert timeout == "300ms"
+
+
 def _enrol_at_once(store: Store, addresses: list[str]) -> None:
     """Active subscribers written in one statement (``enrol`` writes each with its history,
     which takes minutes for this many)."""

@@ -78,8 +78,15 @@ class DeliveryStore(Database):
         """
         planned_now = 0
         with self.begin() as c:
+            postgres = c.dialect.name == "postgresql"
+            if postgres:
+                # Another worker may be planning a long list: waiting for it is this
+                # worker's work, however long the statement timeout meant for queries.
+                c.exec_driver_sql("SET LOCAL statement_timeout = 0")
             # Locked, so that workers planning the same edition at once plan it once.
             edition_id = _edition_id(c, date, lock=True)
+            if postgres:
+                c.exec_driver_sql("SET LOCAL statement_timeout TO DEFAULT")
             planned = select(d.subscriber_id).where(
                 d.edition_id == edition_id, d.subscriber_id.is_not(None)
             )
