@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import Connection, select
 
 from digest.addresses import address_key
+from digest.cli.output import send_problem
 from digest.config import load_settings
 from digest.dispatch import SendPolicy
 from digest.ledger import Status
@@ -25,6 +26,7 @@ from digest.models import Subscriber
 from digest.pipeline import send_edition
 from digest.store import Store, schema
 from digest.store.claims import LAPSED
+from digest.store.deliveries import Claimed
 
 from .conftest import write_config
 from .sinks import Sink, outcome
@@ -85,6 +87,48 @@ def test_workers_in_one_process_send_each_message_once(db_url: str, tmp_path: Pa
     assert report.sent == len(people)
     assert counts == {"sent": len(people)}
     assert sink.received == dict.fromkeys(people, 1)
+
+
+def test_a_worker_whose_lease_lapsed_stops_and_sends_nothing_it_no_longer_holds(
+    db_url: str, tmp_path: Path
+) -> None:
+    people = [f"reader{n}@example.com" for n in range(10)]
+    store = _store_with(db_url, people)
+    heir = Store(db_url)
+    taken: list[Claimed] = []
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+
+    def data(recipient: str, attempt: int) -> str:
+        # While the first message waits for its answer, another worker (its clock a day on)
+        # finds this worker's lease lapsed: the message in flight becomes unknown, the rest
+        # of the batch is the other worker's.
+        if recipient == people[0] and not taken:
+            heir.lapse_leases(DATE, later)
+            taken.extend(heir.claim(DATE, "heir", 100, later, lease=LEASE))
+        return "250 OK"
+
+    sink = Sink(data_reply=data).start()
+    try:
+        feed = {"name": "Wire", "url": "https://wire.example.com/rss", "section": "stocks"}
+        env = {"DIGEST_SMTP_URL": sink.url, "DIGEST_DB": db_url}
+        settings = load_settings(write_config(tmp_path, [feed]), env=env)
+        policy = SendPolicy(connections=1, batch=len(people), lease=LEASE)
+        report = send_edition(settings, store, DATE, NOW, force=True, policy=policy)
+        counts = store.delivery_counts(DATE)
+        problems = store.problem_deliveries(DATE)
+    finally:
+        sink.close()
+        store.close()
+        heir.close()
+    assert [row.subscriber.email for row in taken] == people[1:]
+    # Only the first message went; the one its lease lost was withdrawn before its data.
+    assert sink.received == {people[0]: 1}
+    assert counts == {"unknown": 1, "claimed": len(people) - 1}
+    assert problems == [(people[0], Status.UNKNOWN, LAPSED)]
+    assert report.lease_lost is not None and "lease" in report.lease_lost
+    problem = send_problem(report)
+    assert problem is not None and "\n" not in str(problem)
+    assert "this worker stopped after 1 message" in str(problem)
 
 
 def test_workers_starting_at_once_share_one_signing_key(db_url: str) -> None:
