@@ -26,7 +26,7 @@ from digest.models import Subscriber
 from digest.pipeline import send_edition
 from digest.store import Store, schema
 from digest.store.claims import LAPSED
-from digest.store.deliveries import Claimed
+from digest.store.deliveries import Answer, Claimed
 
 from .conftest import write_config
 from .sinks import Sink, outcome
@@ -68,6 +68,51 @@ def test_a_lapsed_lease_requeues_what_was_claimed_and_makes_what_was_sending_unk
         assert counts == {"unknown": 1, "claimed": 5}
     finally:
         store.close()
+
+
+def test_the_in_flight_mark_writes_the_answers_before_it_as_the_batch_record_does(
+    db_url: str,
+) -> None:
+    store = _store_with(db_url, [f"r{n}@example.com" for n in range(4)])
+    d = schema.deliveries.c
+    at = NOW + dt.timedelta(seconds=5)
+    retry = NOW + dt.timedelta(minutes=10)
+    try:
+        rows = [row.id for row in store.claim(DATE, "run", 4, NOW, lease=LEASE)]
+        answers = [
+            Answer(rows[0], Status.DEFERRED, at, 451, "try later", retry),
+            Answer(rows[1], Status.FAILED, at, 554, "refused"),
+            Answer(rows[2], Status.SENT, at, 250),
+        ]
+        assert store.mark_sending(rows[0], "run", NOW + LEASE) == (True, [])
+        assert store.mark_sending(rows[1], "run", NOW + LEASE, answers[:1]) == (True, [])
+        assert store.mark_sending(rows[2], "run", NOW + LEASE, answers[1:2]) == (True, [])
+        # An answer for a row the run no longer holds is not written.
+        assert store.mark_sending(rows[3], "other", NOW + LEASE, answers[2:]) == (False, [])
+        assert store.mark_sending(rows[3], "run", NOW + LEASE, answers[2:]) == (True, [])
+        columns = (d.status, d.smtp_code, d.error, d.attempts, d.claim)
+        times = (d.sent_at, d.first_attempt, d.updated_at, d.next_attempt)
+        with store.begin() as connection:
+            found = connection.execute(select(*columns, *times).order_by(d.id)).all()
+    finally:
+        store.close()
+    moment, later, lease = at.replace(tzinfo=None), retry.replace(tzinfo=None), NOW + LEASE
+    assert [tuple(row) for row in found] == [
+        ("deferred", 451, "try later", 1, None, None, moment, moment, later),
+        ("failed", 554, "refused", 1, None, None, moment, moment, None),
+        ("sent", 250, None, 1, None, moment, moment, moment, None),
+        (
+            "sending",
+            None,
+            None,
+            0,
+            "run",
+            None,
+            None,
+            NOW.replace(tzinfo=None),
+            lease.replace(tzinfo=None),
+        ),
+    ]
 
 
 def test_workers_in_one_process_send_each_message_once(db_url: str, tmp_path: Path) -> None:
