@@ -315,8 +315,8 @@ def _enrol_at_once(store: Store, addresses: list[str]) -> None:
 #: The kill run: this many subscribers, four workers, two of them killed mid-way.
 KILL_PEOPLE = [f"reader{n:05d}@example.com" for n in range(20_000)]
 #: Seconds a worker's lease lasts: long enough that a live worker on a loaded machine keeps
-#: its rows (with 3 s, one loaded run saw a live worker end with exit 1 before the kills),
-#: short enough that the fifth worker soon takes what the killed ones held.
+#: its rows (one that loses them stops with exit 1), short enough that the fifth worker soon
+#: takes what the killed ones held.
 KILL_LEASE = 10
 
 
