@@ -12,7 +12,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from sqlalchemy import Connection, select
@@ -22,7 +24,7 @@ from digest.cli.output import send_problem
 from digest.config import load_settings
 from digest.dispatch import SendPolicy
 from digest.ledger import Status
-from digest.models import Subscriber
+from digest.models import FeedSource, Section, Subscriber
 from digest.pipeline import send_edition
 from digest.store import Store, schema
 from digest.store.claims import LAPSED
@@ -33,6 +35,7 @@ from .sinks import Sink, outcome
 from .test_sending import DATE, NOW, edition
 
 LEASE = dt.timedelta(seconds=30)
+T = TypeVar("T")
 
 
 def _store_with(db_url: str, people: list[str]) -> Store:
@@ -176,16 +179,18 @@ def test_a_worker_whose_lease_lapsed_stops_and_sends_nothing_it_no_longer_holds(
     assert "this worker stopped after 1 message" in str(problem)
 
 
-def test_workers_starting_at_once_share_one_signing_key(db_url: str) -> None:
+def _at_once(db_url: str, work: Callable[[Store], T]) -> list[T]:
+    """What ``work`` returns on four stores of ``db_url`` at the same moment, as workers
+    starting together do it; an error in any fails the test."""
     stores = [Store(db_url) for _ in range(4)]
     barrier = threading.Barrier(len(stores))
-    keys: list[str] = []
+    results: list[T] = []
     errors: list[Exception] = []
 
     def start(store: Store) -> None:
         barrier.wait()
         try:
-            keys.append(store.signing_key())
+            results.append(work(store))
         except Exception as exc:
             errors.append(exc)
 
@@ -199,7 +204,27 @@ def test_workers_starting_at_once_share_one_signing_key(db_url: str) -> None:
         for store in stores:
             store.close()
     assert errors == []
-    assert len(keys) == len(stores) and len(set(keys)) == 1
+    assert len(results) == len(stores)
+    return results
+
+
+def test_workers_starting_at_once_share_one_signing_key(db_url: str) -> None:
+    keys = _at_once(db_url, lambda store: store.signing_key())
+    assert len(set(keys)) == 1
+
+
+def test_workers_starting_at_once_add_each_configured_feed_once(db_url: str) -> None:
+    sources = [
+        FeedSource(f"Wire {n}", f"https://wire{n}.example.com/rss", Section.STOCKS)
+        for n in range(3)
+    ]
+    _at_once(db_url, lambda store: store.sync_feeds(sources))
+    store = Store(db_url)
+    try:
+        urls = sorted(feed.url for feed in store.feed_states())
+    finally:
+        store.close()
+    assert urls == [source.url for source in sources]
 
 
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
