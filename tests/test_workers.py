@@ -239,12 +239,14 @@ def test_a_transaction_postgresql_ends_in_a_deadlock_runs_again(db_url: str) -> 
         connection.execute(schema.deliveries.update().where(d.id == delivery).values(error=by))
 
     holding, taken = threading.Event(), threading.Event()
+    pids: list[int] = []
 
     def other() -> None:
         with rival.begin() as connection:
             # The other side of the deadlock waits longer before looking for one, so that
             # PostgreSQL ends the transaction under test.
             connection.exec_driver_sql("SET LOCAL deadlock_timeout = '10s'")
+            pids.append(connection.exec_driver_sql("SELECT pg_backend_pid()").scalar_one())
             mark(connection, second, "rival")
             holding.set()
             taken.wait(10)
@@ -252,8 +254,11 @@ def test_a_transaction_postgresql_ends_in_a_deadlock_runs_again(db_url: str) -> 
 
     def waiting_on_a_lock() -> bool:
         with rival.begin() as connection:
-            query = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-            return bool(connection.exec_driver_sql(query).scalar())
+            query = (
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE pid = %(pid)s AND wait_event_type = 'Lock'"
+            )
+            return bool(connection.exec_driver_sql(query, {"pid": pids[0]}).scalar())
 
     runs = 0
 
