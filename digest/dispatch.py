@@ -80,6 +80,8 @@ class DispatchReport:
     bounced_for_good: list[str] = field(default_factory=list)
     #: Set when the SMTP server went away and the run ended early.
     server_gone: str | None = None
+    #: Set when a worker's lease lapsed and another took its deliveries: the run ended early.
+    lease_lost: str | None = None
     elapsed: float = 0.0
 
 
@@ -124,6 +126,10 @@ _POLL = 0.25
 
 class _LeaseLost(Exception):
     """A worker's lease on a delivery lapsed and another worker took it."""
+
+    def __init__(self, delivery: int) -> None:
+        super().__init__(delivery)
+        self.delivery = delivery
 
 
 @dataclass
@@ -240,6 +246,16 @@ class _Run:
             with self.lock:
                 self.report.server_gone = self.report.server_gone or str(exc)
             self.stop.set()
+        except _LeaseLost as exc:
+            # Too slow for its lease (a loaded host, a stalled network): another worker has
+            # this one's deliveries, so it stops, having written only what it still held.
+            why = (
+                f"the lease on delivery {exc.delivery} lapsed and another worker took it;"
+                " a longer --lease keeps a slow worker's messages"
+            )
+            with self.lock:
+                self.report.lease_lost = self.report.lease_lost or why
+            self.stop.set()
         finally:
             mailer.close()
             if journal is not None:
@@ -342,10 +358,7 @@ class _Run:
             if active is not None and row.subscriber_id not in active:
                 answers.append(Answer(row.id, Status.CANCELLED, self.clock(), tried=False))
                 continue
-            try:
-                answers.append(self._deliver(row, claim, journal, mailer, done))
-            except _LeaseLost:
-                continue  # another worker has it now
+            answers.append(self._deliver(row, claim, journal, mailer, done))
             if self.on_progress is not None:
                 self.on_progress(1)
 

@@ -88,6 +88,8 @@ class SendReport:
     #: Why the run ended early: the SMTP server went away (the rest stays queued).
     server_gone: str | None = None
     elapsed: float = 0.0
+    #: Why a worker stopped early: its lease lapsed and another worker took its messages.
+    lease_lost: str | None = None
 
     @property
     def sent(self) -> int:
@@ -342,6 +344,7 @@ def send_edition(
         tuple(run.bounced_for_good),
         run.server_gone,
         run.elapsed,
+        run.lease_lost,
     )
 
 

@@ -107,12 +107,17 @@ def fetch_problem(reports: Sequence[FeedReport]) -> DigestError | None:
 
 
 def send_problem(report: SendReport) -> DigestError | None:
-    """What a send's exit status says: every message refused or the server gone (1), some
-    messages not sent (3), or None."""
+    """What a send's exit status says: every message refused, the server gone or a worker's
+    lease lost (1), some messages not sent (3), or None."""
     if report.server_gone:
         return DigestError(
             f"{report.server_gone}: the send stopped after {plural(report.sent, 'message')};"
             " the rest is queued: 'digest send' goes on"
+        )
+    if report.lease_lost:
+        return DigestError(
+            f"{report.lease_lost}: this worker stopped after {plural(report.sent, 'message')};"
+            " the other workers send the rest"
         )
     if not report.failed:
         return None

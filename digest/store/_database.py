@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
@@ -17,6 +17,8 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from ..errors import StoreError
 from . import schema
+
+T = TypeVar("T")
 
 
 def naive_utc(moment: dt.datetime) -> dt.datetime:
@@ -80,6 +82,17 @@ def reason(exc: SQLAlchemyError) -> str:
     return str(original) if original is not None else str(exc).splitlines()[0]
 
 
+#: SQLSTATEs with which PostgreSQL ends one transaction so that another can go on (a
+#: deadlock, a serialisation conflict): it wrote nothing, so it may simply run again.
+RUN_AGAIN = frozenset({"40P01", "40001"})
+#: Tries of such a transaction before its error is the answer.
+TRIES = 3
+
+
+def may_run_again(exc: OperationalError) -> bool:
+    return getattr(exc.orig, "sqlstate", None) in RUN_AGAIN
+
+
 #: Databases by SQLAlchemy backend name, as errors name them.
 NAMES = {"postgresql": "PostgreSQL", "mysql": "MySQL", "sqlite": "SQLite"}
 #: What installs the driver a URL asks for, where market-digest has an extra for it.
@@ -140,6 +153,37 @@ class Database:
                 yield connection
         except OperationalError as exc:
             raise StoreError(f"{shown(self.url)}: {reason(exc)}") from None
+
+    def transaction(self, work: Callable[[Connection], T]) -> T:
+        """``work`` in one transaction, run again when PostgreSQL ended it to break a deadlock
+        or a serialisation conflict. Only for work that does nothing but read and write the
+        database, so that a second run is as if the first had never been: never around
+        anything that leaves the process, such as a message handed to a server."""
+        return self._run_again(self.engine.begin, work)
+
+    def statement(self, work: Callable[[Connection], T]) -> T:
+        """``work``, one statement, committed on its own (on PostgreSQL that saves the BEGIN
+        and COMMIT round trips) and run again as ``transaction`` is."""
+        if self.engine.dialect.name != "postgresql":
+            return self.transaction(work)
+        return self._run_again(
+            lambda: self.engine.connect().execution_options(isolation_level="AUTOCOMMIT"), work
+        )
+
+    def _run_again(
+        self,
+        connect: Callable[[], AbstractContextManager[Connection]],
+        work: Callable[[Connection], T],
+    ) -> T:
+        for attempt in range(1, TRIES + 1):
+            try:
+                with connect() as connection:
+                    return work(connection)
+            except OperationalError as exc:
+                if attempt < TRIES and may_run_again(exc):
+                    continue
+                raise StoreError(f"{shown(self.url)}: {reason(exc)}") from None
+        raise AssertionError("unreachable")  # the loop returns or raises
 
     @contextmanager
     def each_on_its_own(self) -> Iterator[Connection]:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, func, or_, select
+from sqlalchemy import ColumnElement, Connection, Row, and_, bindparam, func, or_, select
 
 from ..addresses import address_key
 from ..ledger import Status, has_bounced
@@ -78,8 +78,15 @@ class DeliveryStore(Database):
         """
         planned_now = 0
         with self.begin() as c:
+            postgres = c.dialect.name == "postgresql"
+            if postgres:
+                # Another worker may be planning a long list: waiting for it is this
+                # worker's work, however long the statement timeout meant for queries.
+                c.exec_driver_sql("SET LOCAL statement_timeout = 0")
             # Locked, so that workers planning the same edition at once plan it once.
             edition_id = _edition_id(c, date, lock=True)
+            if postgres:
+                c.exec_driver_sql("SET LOCAL statement_timeout TO DEFAULT")
             planned = select(d.subscriber_id).where(
                 d.edition_id == edition_id, d.subscriber_id.is_not(None)
             )
@@ -141,37 +148,9 @@ class DeliveryStore(Database):
         due.append(and_(d.status == Status.CLAIMED, d.next_attempt <= moment))
         if resend_unknown:
             due.append(d.status == Status.UNKNOWN)
-        with self.begin() as c:
-            edition_id = _edition_id(c, date)
-            ids: list[int] = []
-            for condition in due:
-                if len(ids) >= limit:
-                    break
-                ids += c.execute(
-                    select(d.id)
-                    .where(d.edition_id == edition_id, condition)
-                    .order_by(d.id)
-                    .limit(limit - len(ids))
-                    .with_for_update(skip_locked=True)
-                ).scalars()
-            if not ids:
-                return []
-            c.execute(
-                s.deliveries.update()
-                .where(d.id.in_(ids))
-                .values(
-                    status=Status.SENDING if lease is None else Status.CLAIMED,
-                    claim=claim,
-                    updated_at=moment,
-                    next_attempt=None if lease is None else naive_utc(now + lease),
-                )
-            )
-            rows = c.execute(
-                select(s.deliveries, s.subscribers)
-                .join(s.subscribers, s.subscribers.c.id == d.subscriber_id)
-                .where(d.id.in_(ids))
-                .order_by(d.id)
-            ).all()
+        # Nothing but the ledger is touched here, so a try PostgreSQL ended in a deadlock
+        # may run again.
+        rows = self.transaction(lambda c: _claim_rows(c, date, due, claim, limit, moment, lease))
         return [
             Claimed(
                 row.id,
@@ -207,8 +186,7 @@ class DeliveryStore(Database):
         returned. With ``claim``, only rows that run still holds are written."""
         if not answers:
             return []
-        with self.begin() as c:
-            return write_answers(c, answers, bounce_after, claim)
+        return self.transaction(lambda c: write_answers(c, answers, bounce_after, claim))
 
     def release(self, ids: Sequence[int], now: dt.datetime, claim: str | None = None) -> None:
         """Give claimed deliveries that were never handed over back to the queue (with
@@ -217,17 +195,14 @@ class DeliveryStore(Database):
             held = and_(d.id.in_(list(ids)), d.status.in_([Status.SENDING, Status.CLAIMED]))
             if claim is not None:
                 held = and_(held, d.claim == claim)
-            with self.begin() as c:
-                c.execute(
-                    s.deliveries.update()
-                    .where(held)
-                    .values(
-                        status=Status.QUEUED,
-                        claim=None,
-                        next_attempt=None,
-                        updated_at=naive_utc(now),
-                    )
+            requeue = (
+                s.deliveries.update()
+                .where(held)
+                .values(
+                    status=Status.QUEUED, claim=None, next_attempt=None, updated_at=naive_utc(now)
                 )
+            )
+            self.transaction(lambda c: c.execute(requeue))
 
     def claims_in_flight(self, date: dt.date) -> dict[str, list[int]]:
         """The runs with deliveries of ``date`` still ``sending`` by the journal's rule (not
@@ -399,6 +374,49 @@ def write_answers(
     )
     bounced = [answer.id for answer in answers if answer.status is Status.BOUNCED]
     return _bounce(c, bounced, bounce_after, answers[0].at) if bounced else []
+
+
+def _claim_rows(
+    c: Connection,
+    date: dt.date,
+    due: list[ColumnElement[bool]],
+    claim: str,
+    limit: int,
+    moment: dt.datetime,
+    lease: dt.timedelta | None,
+) -> Sequence[Row[Any]]:
+    """``DeliveryStore.claim`` in the caller's transaction: the rows claimed, with their
+    subscribers, in id order."""
+    edition_id = _edition_id(c, date)
+    ids: list[int] = []
+    for condition in due:
+        if len(ids) >= limit:
+            break
+        ids += c.execute(
+            select(d.id)
+            .where(d.edition_id == edition_id, condition)
+            .order_by(d.id)
+            .limit(limit - len(ids))
+            .with_for_update(skip_locked=True)
+        ).scalars()
+    if not ids:
+        return []
+    c.execute(
+        s.deliveries.update()
+        .where(d.id.in_(ids))
+        .values(
+            status=Status.SENDING if lease is None else Status.CLAIMED,
+            claim=claim,
+            updated_at=moment,
+            next_attempt=None if lease is None else moment + lease,
+        )
+    )
+    return c.execute(
+        select(s.deliveries, s.subscribers)
+        .join(s.subscribers, s.subscribers.c.id == d.subscriber_id)
+        .where(d.id.in_(ids))
+        .order_by(d.id)
+    ).all()
 
 
 def _bare_id(message_id: str | None) -> str:

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, select
+from sqlalchemy.exc import IntegrityError
 
 from ..models import (
     FeedSource,
@@ -31,46 +32,14 @@ class FeedStore(Database):
         redirect moved the URL it is fetched from. Feeds added from the CLI are left alone.
         """
         sources = list(sources)
-        with self.begin() as c:
-            rows = c.execute(
-                select(
-                    s.feeds.c.id,
-                    s.feeds.c.url,
-                    s.feeds.c.origin,
-                    s.feeds.c.config_url,
-                    *(s.feeds.c[name] for name in _CONFIGURED),
-                )
-            ).all()
-            known = {row.config_url: row for row in rows if row.origin == Origin.CONFIG}
-            taken = {row.url: row.id for row in rows}
-            changed: list[dict[str, Any]] = []
-            adopted: list[dict[str, Any]] = []
-            added: list[dict[str, Any]] = []
-            for source in sources:
-                values = _configured_values(source)
-                if source.url in known:
-                    row = known[source.url]
-                    if any(getattr(row, name) != value for name, value in values.items()):
-                        changed.append({"row_id": row.id, **values})
-                elif source.url in taken:
-                    # Added from the CLI first, listed in the configuration now.
-                    row_id = taken[source.url]
-                    adopted.append({"row_id": row_id, "config_url": source.url, **values})
-                else:
-                    origin = {"origin": Origin.CONFIG, "config_url": source.url}
-                    added.append({"url": source.url, **origin, **values})
-            if changed:
-                c.execute(_BY_ROW_ID, changed)
-            if adopted:
-                c.execute(_BY_ROW_ID.values(origin=Origin.CONFIG), adopted)
-            if added:
-                c.execute(s.feeds.insert(), added)
-            configured = {source.url for source in sources}
-            gone = [url for url in known if url not in configured]
-            if gone:
-                c.execute(
-                    s.feeds.update().where(s.feeds.c.config_url.in_(gone)).values(active=False)
-                )
+        try:
+            with self.begin() as c:
+                _sync_feeds(c, sources)
+        except IntegrityError:
+            # Processes started together (workers on PostgreSQL) may add the same feed at
+            # once: the one whose insert lost reads the rows written and has nothing to add.
+            with self.begin() as c:
+                _sync_feeds(c, sources)
 
     def add_feed(self, source: FeedSource) -> bool:
         """Add a feed from the CLI (or bring a gone one back); False if it was already there."""
@@ -250,3 +219,44 @@ def _state(row: Any) -> FeedState:
         mean_response_ms=row.mean_response_ms,
         stored_items=row.stored,
     )
+
+
+def _sync_feeds(c: Connection, sources: list[FeedSource]) -> None:
+    """``FeedStore.sync_feeds`` in the caller's transaction."""
+    rows = c.execute(
+        select(
+            s.feeds.c.id,
+            s.feeds.c.url,
+            s.feeds.c.origin,
+            s.feeds.c.config_url,
+            *(s.feeds.c[name] for name in _CONFIGURED),
+        )
+    ).all()
+    known = {row.config_url: row for row in rows if row.origin == Origin.CONFIG}
+    taken = {row.url: row.id for row in rows}
+    changed: list[dict[str, Any]] = []
+    adopted: list[dict[str, Any]] = []
+    added: list[dict[str, Any]] = []
+    for source in sources:
+        values = _configured_values(source)
+        if source.url in known:
+            row = known[source.url]
+            if any(getattr(row, name) != value for name, value in values.items()):
+                changed.append({"row_id": row.id, **values})
+        elif source.url in taken:
+            # Added from the CLI first, listed in the configuration now.
+            row_id = taken[source.url]
+            adopted.append({"row_id": row_id, "config_url": source.url, **values})
+        else:
+            origin = {"origin": Origin.CONFIG, "config_url": source.url}
+            added.append({"url": source.url, **origin, **values})
+    if changed:
+        c.execute(_BY_ROW_ID, changed)
+    if adopted:
+        c.execute(_BY_ROW_ID.values(origin=Origin.CONFIG), adopted)
+    if added:
+        c.execute(s.feeds.insert(), added)
+    configured = {source.url for source in sources}
+    gone = [url for url in known if url not in configured]
+    if gone:
+        c.execute(s.feeds.update().where(s.feeds.c.config_url.in_(gone)).values(active=False))
