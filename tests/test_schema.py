@@ -338,13 +338,18 @@ def _rows(path: Path, query: str) -> list[tuple[Any, ...]]:
 
 
 def _assert_current_shape(store: Store) -> None:
-    """Every table and column of the current schema is there, nullable as declared."""
+    """Every table, column and index of the current schema is there, as declared."""
     inspector = inspect(store.engine)
     for table in schema.metadata.sorted_tables:
         found = {column["name"]: column for column in inspector.get_columns(table.name)}
         assert set(found) == {column.name for column in table.columns}, table.name
         for column in table.columns:
             assert found[column.name]["nullable"] == column.nullable, (table.name, column.name)
+        indexes = {
+            index["name"]: index["column_names"] for index in inspector.get_indexes(table.name)
+        }
+        for index in table.indexes:
+            assert indexes.get(index.name) == [column.name for column in index.columns], index.name
 
 
 # -- upgrades ---------------------------------------------------------------------------------

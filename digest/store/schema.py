@@ -168,6 +168,14 @@ deliveries = Table(
     UniqueConstraint("edition_id", "subscriber_id", name="deliveries_edition_subscriber"),
 )
 deliveries_status = Index("deliveries_status", deliveries.c.edition_id, deliveries.c.status)
+#: Added by the worker-index migration. A worker takes the next batch of a status in id order:
+#: with the id in the key PostgreSQL reads the batch off the index instead of sorting past the
+#: rows already sent (SQLite's indexes carry the rowid anyway).
+deliveries_queue = Index(
+    "deliveries_queue", deliveries.c.edition_id, deliveries.c.status, deliveries.c.id
+)
+#: A worker renewing its lease or giving its rows back finds them by its claim.
+deliveries_claim = Index("deliveries_claim", deliveries.c.claim)
 
 #: Added by the sender-lease migration: who may send. One row per lease name; whoever holds
 #: it renews ``expires_at`` well before it passes, and another process takes it once it has.
@@ -439,6 +447,12 @@ def _scheduler_jobs_v10(connection: Connection) -> None:
     scheduler_jobs.create(connection, checkfirst=True)
 
 
+def _worker_indexes_v11(connection: Connection) -> None:
+    """Indexes for ``digest send --worker``: the next batch by status and id, rows by claim."""
+    deliveries_queue.create(connection, checkfirst=True)
+    deliveries_claim.create(connection, checkfirst=True)
+
+
 #: Numbered migrations; append, never edit one that has shipped.
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _create_v1,
@@ -451,6 +465,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _sender_lease_v8,
     _title_embeddings_v9,
     _scheduler_jobs_v10,
+    _worker_indexes_v11,
 ]
 
 
