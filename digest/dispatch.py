@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import SendError
+from .errors import SendError, StoreError
 from .journal import Journal, is_live, read_journal
 from .ledger import RETRY_WAITS, Reply, Status, next_try, status_of
 from .models import Subscriber
@@ -194,6 +194,10 @@ def dispatch(
     for worker in workers:
         worker.join()
     report.elapsed = time.monotonic() - started
+    if run.database_error is not None:
+        # Raised here, in the caller's thread, so it ends as the one line any store error
+        # does; what the ledger could not record, the next run settles (journal or lease).
+        raise run.database_error
     return report
 
 
@@ -216,6 +220,8 @@ class _Run:
     pacer: _Pacer = field(init=False)
     #: The subscribers' version when the departed were last cancelled.
     cancelled_at: int | None = None
+    #: The first database error a connection met; it stops the run.
+    database_error: StoreError | None = None
 
     def __post_init__(self) -> None:
         self.pacer = _Pacer(self.policy.rate)
@@ -226,6 +232,7 @@ class _Run:
         lease = self.policy.lease
         journal = None if lease is not None else Journal(self.journals / f"{claim}.log")
         mailer = Mailer(self.smtp_url, timeout=self.policy.timeout)
+        recorded = True
         try:
             while not self.stop.is_set():
                 self._lapse_leases()
@@ -246,6 +253,13 @@ class _Run:
             with self.lock:
                 self.report.server_gone = self.report.server_gone or str(exc)
             self.stop.set()
+        except StoreError as exc:
+            with self.lock:
+                self.database_error = self.database_error or exc
+            self.stop.set()
+            # The database failed before it had every answer: the next run reads them back
+            # from the journal instead of calling them unknown.
+            recorded = False
         except _LeaseLost as exc:
             # Too slow for its lease (a loaded host, a stalled network): another worker has
             # this one's deliveries, so it stops, having written only what it still held.
@@ -260,8 +274,9 @@ class _Run:
             mailer.close()
             if journal is not None:
                 journal.close()
-                # Every answer is in the ledger now: the journal has nothing left to tell.
-                journal.path.unlink(missing_ok=True)
+                if recorded:
+                    # Every answer is in the ledger now: the journal has nothing left to tell.
+                    journal.path.unlink(missing_ok=True)
 
     def _lapse_leases(self) -> None:
         unknown = self.store.lapse_leases(self.date, self.clock())

@@ -413,3 +413,60 @@ def test_four_workers_two_killed_and_a_fifth_finishing_send_each_message_once(
     # answers before them were recorded with each one's in-flight mark.
     assert len(unknown) <= 2 * 2
     assert all(sink.received[address] <= 1 for address in unknown)
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("lease", [None, dt.timedelta(seconds=2)], ids=["single-sender", "worker"])
+def test_a_database_gone_mid_send_ends_the_run_in_one_line_and_the_next_run_finishes(
+    db_url: str, tmp_path: Path, lease: dt.timedelta | None
+) -> None:
+    from sqlalchemy import create_engine, make_url
+
+    from digest.errors import StoreError
+
+    name = make_url(db_url).database
+    admin = create_engine(db_url.replace(f"/{name}?", "/postgres?"), isolation_level="AUTOCOMMIT")
+    people = [f"reader{n}@example.com" for n in range(12)]
+    store = _store_with(db_url, people)
+
+    def cut_the_database() -> None:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+            connection.exec_driver_sql(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                f" WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+            )
+
+    def data(recipient: str, attempt: int) -> str:
+        if recipient == people[4] and attempt == 1:
+            cut_the_database()
+        return "250 OK"
+
+    sink = Sink(data_reply=data).start()
+    feed = {"name": "Wire", "url": "https://wire.example.com/rss", "section": "stocks"}
+    env = {"DIGEST_SMTP_URL": sink.url, "DIGEST_DB": db_url}
+    settings = load_settings(write_config(tmp_path, [feed]), env=env)
+    policy = SendPolicy(connections=1, batch=3, lease=lease)
+    try:
+        with pytest.raises(StoreError) as gone:
+            send_edition(settings, store, DATE, NOW, force=True, policy=policy)
+        assert "\n" not in str(gone.value)
+        store.close()
+    finally:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        admin.dispose()
+    assert 5 <= sum(sink.received.values()) < len(people)
+    # The next run (for a worker, once the dead one's lease lapsed) sends the rest once.
+    later = NOW + dt.timedelta(hours=1)
+    store = Store(db_url)
+    try:
+        send_edition(settings, store, DATE, later, force=True, policy=policy)
+    finally:
+        store.close()
+        sink.close()
+    result = outcome(db_url, DATE, people, sink)
+    assert result.duplicates == [] and result.lost == []
+    # The single sender's journal kept the answers the database could not take; a worker
+    # marks each message in flight in the database, so the one it was sending is unknown.
+    assert result.unknown == (set() if lease is None else {people[4]})

@@ -78,8 +78,11 @@ def make_engine(url: str) -> Engine:
 
 
 def reason(exc: SQLAlchemyError) -> str:
+    """The driver's message on one line: PostgreSQL's run over several ("server closed the
+    connection unexpectedly\n\tThis probably means...")."""
     original = getattr(exc, "orig", None)
-    return str(original) if original is not None else str(exc).splitlines()[0]
+    text = str(original) if original is not None else str(exc).splitlines()[0]
+    return " ".join(text.split())
 
 
 #: SQLSTATEs with which PostgreSQL ends one transaction so that another can go on (a
