@@ -12,6 +12,7 @@ from sqlalchemy import Connection, Insert, bindparam, select
 from ..models import Item, Section
 from . import schema as s
 from ._database import Database, naive_utc
+from .bulk import execute_many
 
 #: Keys looked up in one query: far below any database's limit on bound parameters.
 LOOKUP_CHUNK = 500
@@ -58,10 +59,8 @@ def save_items(
             new[feed_id] += 1
         else:
             refreshes.append({"row_id": row_id, **values})
-    if refreshes:
-        c.execute(_REFRESH, refreshes)
-    if inserts:
-        c.execute(insert_new_items(c.dialect.name), inserts)
+    execute_many(c, _REFRESH, refreshes)
+    execute_many(c, insert_new_items(c.dialect.name), inserts)
     return [new[feed_id] for feed_id, _ in batch]
 
 
