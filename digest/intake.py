@@ -1,27 +1,17 @@
 """Fetch, parse and store the due feeds, the three at once.
 
-Bodies are parsed as they arrive, a batch at a time, while the other feeds are still
-downloading; each parsed batch is written in one transaction. At most one batch is being
-parsed and one is filling, so the work waiting for the parser stays bounded. A feed that
-cannot be parsed or stored keeps its error to itself: the rest of its batch is written all
-the same.
-
-Parsing is CPU work, and Python runs one thread's at a time: with ``PARSER_PROCESS_FROM``
-feeds or more due, batches are parsed in a process of their own (forked before the first
-request, so it starts in milliseconds and loads the parser itself), on another core while
-this one downloads and stores. Fewer feeds are parsed in a thread.
+Bodies are parsed as they arrive, a batch at a time in a worker thread, while the other feeds
+are still downloading; each parsed batch is written in one transaction. At most one batch is
+being parsed and one is filling, so the work waiting for the parser stays bounded. A feed
+that cannot be parsed or stored keeps its error to itself: the rest of its batch is written
+all the same.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import multiprocessing
-import signal
-import threading
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 
 from .config import Settings
@@ -33,9 +23,6 @@ from .store import Store
 
 #: Feeds parsed together and written in one transaction.
 BATCH = 50
-#: Feeds due from which parsing runs in a process of its own: below, forking and sending the
-#: bodies across cost more than the core it frees gives back.
-PARSER_PROCESS_FROM = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,75 +110,24 @@ async def take_in(
     filling: list[FetchResult] = []
     parsing: asyncio.Future[list[_Parsed]] | None = None
     validators = {url: feed.validators for url, feed in due.items()}
-    parser = _parser(len(due))
-    try:
-        async for result in fetch_each([feed.source for feed in due.values()], validators, policy):
-            filling.append(result)
-            if len(filling) >= BATCH:
-                if parsing is not None:
-                    reports += _store(store, await parsing, now)
-                parsing = _parse_elsewhere(parser, filling, due, now)
-                filling = []
-        if parsing is not None:
-            reports += _store(store, await parsing, now)
-        reports += _store(store, parse_batch(filling, due, now), now)
-    finally:
-        parser.shutdown(wait=True, cancel_futures=True)
+    async for result in fetch_each([feed.source for feed in due.values()], validators, policy):
+        filling.append(result)
+        if len(filling) >= BATCH:
+            if parsing is not None:
+                reports += _store(store, await parsing, now)
+            parsing = asyncio.ensure_future(asyncio.to_thread(parse_batch, filling, due, now))
+            filling = []
+    if parsing is not None:
+        reports += _store(store, await parsing, now)
+    reports += _store(store, parse_batch(filling, due, now), now)
     order = {url: index for index, url in enumerate(due)}
     return sorted(reports, key=lambda report: order[report.url])
-
-
-def _parser(due: int) -> Executor:
-    """Where batches are parsed: a forked process for many feeds, else a thread."""
-    # Forked only where no other thread runs (the CLI, not the service with its web
-    # server), and now, before any request: a fork copies no thread that is mid-work.
-    if (
-        due < PARSER_PROCESS_FROM
-        or threading.active_count() > 1
-        or "fork" not in multiprocessing.get_all_start_methods()
-    ):
-        return ThreadPoolExecutor(max_workers=1)
-    pool = ProcessPoolExecutor(
-        max_workers=1,
-        mp_context=multiprocessing.get_context("fork"),
-        initializer=_become_parser,
-    )
-    pool.submit(_load_parser)  # the process starts now and loads the parser
-    return pool
-
-
-def _become_parser() -> None:
-    # Ctrl-C is this process's parent's to handle: it stops the run and this process with it.
-    # The event loop's signal pipe is the parent's too: nothing here may write to it.
-    signal.set_wakeup_fd(-1)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def _load_parser() -> None:
-    from . import parse  # noqa: F401
-
-
-def _parse_elsewhere(
-    parser: Executor, results: list[FetchResult], due: Mapping[str, FeedState], now: dt.datetime
-) -> asyncio.Future[list[_Parsed]]:
-    """Parse ``results`` in ``parser``; if its process died, in a thread instead."""
-    feeds = {result.source.url: due[result.source.url] for result in results}
-
-    async def parsed() -> list[_Parsed]:
-        loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(parser, parse_batch, results, feeds, now)
-        except BrokenProcessPool:
-            return await asyncio.to_thread(parse_batch, results, feeds, now)
-
-    return asyncio.ensure_future(parsed())
 
 
 def parse_batch(
     results: Iterable[FetchResult], due: Mapping[str, FeedState], now: dt.datetime
 ) -> list[_Parsed]:
-    """Parse each result and decide its feed's new state; touches no database. The bodies
-    are left behind: nothing after parsing reads them."""
+    """Parse each result and decide its feed's new state; touches no database."""
     return [_parse(result, due[result.source.url], now) for result in results]
 
 
@@ -206,7 +142,6 @@ def _parse(result: FetchResult, feed: FeedState, now: dt.datetime) -> _Parsed:
     except Exception as exc:  # a feed no rule foresaw: recorded on it, with backoff
         return _failed(result, feed, now, exc)
     update = decide(result, len(items), feed, now)
-    result = replace(result, body=None)
     return _Parsed(result, feed, FetchOutcome(feed.url, update, tuple(items)))
 
 
