@@ -25,6 +25,7 @@ from .sanitize import (
     clean_text,
     safe_line,
     safe_link,
+    safe_spaced_line,
     summarize,
     text_of_clean_html,
     valid_text,
@@ -137,10 +138,10 @@ def summary_of(summary_html: str) -> str:
         # of the head is then the start of the whole text.
         end = summary_html.rfind(">", 0, _HEAD_CHARACTERS) + 1
         if end:
-            text = safe_line(text_of_clean_html(summary_html[:end]))
+            text = safe_spaced_line(text_of_clean_html(summary_html[:end]))
             if len(text) > SUMMARY_LIMIT + _HEAD_MARGIN:
                 return summarize(text, SUMMARY_LIMIT)
-    return summarize(safe_line(text_of_clean_html(summary_html)), SUMMARY_LIMIT)
+    return summarize(safe_spaced_line(text_of_clean_html(summary_html)), SUMMARY_LIMIT)
 
 
 #: Characters of the summary's HTML read first; and how many characters of text past

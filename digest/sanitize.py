@@ -110,6 +110,12 @@ def safe_line(text: str, limit: int | None = None) -> str:
     return line
 
 
+def safe_spaced_line(text: str) -> str:
+    """``safe_line(text)`` for text whose white space is already single spaces, none at the
+    ends (as ``text_of_clean_html`` gives): nothing to do unless a character must go."""
+    return safe_line(text) if _MAYBE_NOT_IN_A_LINE.search(text) else text
+
+
 def valid_text(text: str) -> str:
     """``text`` without surrogates and noncharacters: what any encoder and XML takes."""
     return _drop(_NOT_CHARACTERS, _MAYBE_NOT_CHARACTERS, text)
@@ -245,9 +251,13 @@ _URL_NEWLINES = re.compile("[\t\n\r]")
 # An http(s) link of printable ASCII with a host of letters, digits, dots and hyphens and no
 # port: nothing to strip, encode or refuse in it (most feed links are like this).
 _PLAIN_LINK = re.compile(r"https?://[A-Za-z0-9.\-]+(?:[/?#][!-~]*)?")
-# Such a link with a lower-case host, a path and no query or fragment is its own canonical
-# form: nothing to lower-case, add or drop.
-_CANONICAL_LINK = re.compile(r"https?://[a-z0-9.\-]+/[!-\"$-\x3e@-~]*")
+# Such a link with a lower-case host, a path, no fragment and a query of name=value pairs in
+# characters that need no quoting: canonical once its tracking pairs are dropped, with
+# nothing to lower-case, add, decode or quote.
+_CANONICAL_LINK = re.compile(
+    r"https?://[a-z0-9.\-]+/[!-\"$-\x3e@-~]*"
+    r"(?:\?[A-Za-z0-9_.~\-]+=[A-Za-z0-9_.~\-]*(?:&[A-Za-z0-9_.~\-]+=[A-Za-z0-9_.~\-]*)*)?"
+)
 
 
 def canonical_link(url: str) -> str:
@@ -255,9 +265,14 @@ def canonical_link(url: str) -> str:
 
     A string that does not parse as a URL comes back stripped, otherwise unchanged.
     """
-    if _CANONICAL_LINK.fullmatch(url):
-        return url  # what _canonical_by_parts gives back for it
-    return _canonical_by_parts(url)
+    if not _CANONICAL_LINK.fullmatch(url):
+        return _canonical_by_parts(url)
+    # What _canonical_by_parts gives for it, without splitting and joining it again.
+    head, _, query = url.partition("?")
+    if not query:
+        return url
+    kept = [pair for pair in query.split("&") if not _is_tracking(pair.partition("=")[0])]
+    return f"{head}?{'&'.join(kept)}" if kept else head
 
 
 def _canonical_by_parts(url: str) -> str:

@@ -23,6 +23,7 @@ from digest.sanitize import (
     clean_text,
     safe_line,
     safe_link,
+    safe_spaced_line,
     summarize,
     text_of_clean_html,
     valid_text,
@@ -174,9 +175,18 @@ def test_a_plain_link_is_its_own_safe_link(link: str) -> None:
         assert _safe_link_by_parts(link, None) == link
 
 
-@given(st.from_regex(_CANONICAL_LINK, fullmatch=True))
-def test_a_canonical_looking_link_is_its_own_canonical_link(link: str) -> None:
-    assert _canonical_by_parts(link) == link
+_TRACKING = st.sampled_from(["utm_source=rss", "fbclid=1", "UTM_medium=x", "p=1", "a=", "_hsenc=2"])
+
+
+@given(
+    st.from_regex(_CANONICAL_LINK, fullmatch=True),
+    st.lists(_TRACKING, max_size=3).map("&".join),
+)
+def test_the_quick_canonical_link_is_the_one_by_parts(link: str, pairs: str) -> None:
+    assert canonical_link(link) == _canonical_by_parts(link)
+    if pairs:
+        joined = f"{link}{'&' if '?' in link else '?'}{pairs}"
+        assert canonical_link(joined) == _canonical_by_parts(joined)
 
 
 _WORDS = st.lists(
@@ -238,3 +248,9 @@ _SENTENCES = st.lists(
 def test_the_summary_read_from_the_start_is_the_summary_of_the_whole(html: str) -> None:
     clean = clean_html(html)
     assert summary_of(clean) == summarize(safe_line(text_of_clean_html(clean)), SUMMARY_LIMIT)
+
+
+@given(st.text(ANY_CHARACTER))
+def test_a_spaced_line_is_made_safe_as_any_line(text: str) -> None:
+    spaced = " ".join(text.split())
+    assert safe_spaced_line(spaced) == safe_line(spaced)
