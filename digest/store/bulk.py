@@ -9,8 +9,10 @@ code runs on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection
@@ -61,13 +63,47 @@ def execute_many(c: Connection, statement: UpdateBase, rows: Sequence[Mapping[st
     if not rows:
         return
     prepared = prepare(c, statement, list(rows[0]))
-    order, convert = prepared.order, prepared.convert
-    converted = [
-        tuple(convert[key](row[key]) if key in convert else row[key] for key in order)
-        for row in rows
+    order = prepared.order
+    values = itemgetter(*order) if len(order) > 1 else lambda row: (row[order[0]],)
+    converting = [
+        (place, _quicker(prepared.convert[key]))
+        for place, key in enumerate(order)
+        if key in prepared.convert
     ]
+    converted: list[tuple[Any, ...]] = []
+    for row in rows:
+        row_values = values(row)
+        if converting:
+            listed = list(row_values)
+            for place, convert in converting:
+                listed[place] = convert(listed[place])
+            row_values = tuple(listed)
+        converted.append(row_values)
     names = prepared.names
     if names is None:
         c.exec_driver_sql(prepared.sql, converted)
     else:
         c.exec_driver_sql(prepared.sql, [dict(zip(names, row, strict=True)) for row in converted])
+
+
+def _quicker(processor: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``processor``, or a quicker function that gives the same for every value stored here.
+
+    SQLite keeps a date and time as text that SQLAlchemy formats in Python; ``isoformat``
+    writes the same text in C, several times faster. It is used only if it does give the
+    same text, checked here on dates with and without a fraction of a second.
+    """
+    samples = [dt.datetime(2026, 11, 24, 5, 6, 7), dt.datetime(999, 1, 2, 3, 4, 5, 60)]
+    try:
+        same = all(processor(moment) == moment.isoformat(" ", "microseconds") for moment in samples)
+    except (TypeError, ValueError):
+        same = False
+    if not same:
+        return processor
+
+    def quicker(value: Any) -> Any:
+        if type(value) is dt.datetime and value.tzinfo is None:
+            return value.isoformat(" ", "microseconds")
+        return processor(value)
+
+    return quicker
