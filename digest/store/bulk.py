@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Insert, Table
 from sqlalchemy.sql.dml import UpdateBase
 
 
@@ -33,6 +33,27 @@ class Prepared:
 
 
 _PREPARED: dict[tuple[int, str, tuple[str, ...]], Prepared] = {}
+_INSERTS: dict[tuple[str, str, tuple[str, ...]], Insert] = {}
+
+
+def insert_skipping(table: Table, unique: tuple[str, ...], dialect: str) -> Insert:
+    """An insert into ``table`` that skips a row whose ``unique`` columns another writer
+    stored first (ON CONFLICT DO NOTHING), in this database's words; cached."""
+    key = (table.name, dialect, unique)
+    if key not in _INSERTS:
+        statement: Insert
+        if dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            statement = sqlite_insert(table).on_conflict_do_nothing(index_elements=list(unique))
+        elif dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+            statement = postgresql_insert(table).on_conflict_do_nothing(index_elements=list(unique))
+        else:
+            statement = table.insert()
+        _INSERTS[key] = statement
+    return _INSERTS[key]
 
 
 def prepare(c: Connection, statement: UpdateBase, keys: Sequence[str]) -> Prepared:

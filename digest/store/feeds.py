@@ -20,6 +20,7 @@ from ..models import (
 )
 from . import schema as s
 from ._database import Database, aware, maybe_naive_utc, naive_utc
+from .bulk import insert_skipping
 from .items import save_items
 
 
@@ -64,7 +65,8 @@ class FeedStore(Database):
             if adopted:
                 c.execute(_BY_ROW_ID.values(origin=Origin.CONFIG), adopted)
             if added:
-                c.execute(s.feeds.insert(), added)
+                # Skipping a URL another process added meanwhile (workers starting together).
+                c.execute(insert_skipping(s.feeds, ("url",), c.dialect.name), added)
             configured = {source.url for source in sources}
             gone = [url for url in known if url not in configured]
             if gone:
