@@ -12,8 +12,9 @@ Every client runs as its own process, interleaved, and is measured whole (wall t
 RSS), imports included: the project (`python -m digest fetch` on a fresh SQLite file), the
 floor (one aiohttp session without limits and fastfeedparser, storing nothing:
 bench/fetch_floor.py) and, if a virtualenv with `reader` exists at $BENCH_READER_VENV or
-../venv-reader, lemon24/reader with 500 threads (bench/fetch_reader.py). Ratios are the
-project's medians over the floor's of the same run.
+../venv-reader, lemon24/reader with 500 threads (bench/fetch_reader.py); with
+$BENCH_FETCH_BASELINE set to another checkout of the project (an earlier commit), that one
+too, as "baseline". Ratios are medians over the floor's of the same run.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +44,8 @@ FEEDS = 500
 SIZES = (5 * 1024, 200 * 1024)
 REPS = int(os.environ.get("BENCH_FETCH_REPS", "3"))
 READER_VENV = Path(os.environ.get("BENCH_READER_VENV", ROOT.parent / "venv-reader"))
+#: Another checkout of the project (a previous commit, say) to run beside this one.
+BASELINE = os.environ.get("BENCH_FETCH_BASELINE")
 #: The issue's goals: ratios to the floor of the same run, and the project's peak memory.
 GOAL_COLD, GOAL_WARM, GOAL_RSS_MB = 2.0, 1.5, 150.0
 
@@ -142,12 +146,12 @@ def run(command: list[str], env: dict[str, str], control: str, work: Path) -> tu
     return measured, out.read_text()
 
 
-def project(work: Path, config: Path, control: str, phases: int) -> list[Pass]:
+def project(work: Path, config: Path, control: str, phases: int, tree: Path = ROOT) -> list[Pass]:
     database = work / "digest.db"
     env = {
         "DIGEST_DB": f"sqlite:///{database}",
         "DIGEST_OUTBOX": str(work / "outbox"),
-        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+        "PYTHONPATH": os.pathsep.join([str(tree), os.environ.get("PYTHONPATH", "")]),
     }
     command = [sys.executable, "-m", "digest", "--config", str(config), "fetch"]
     passes = []
@@ -226,29 +230,46 @@ def main() -> None:
     report(results, with_reader)
 
 
+def baseline(work: Path, config: Path, control: str, phases: int) -> list[Pass]:
+    return project(work, config, control, phases, Path(BASELINE or ROOT))
+
+
 Results = dict[tuple[str, str], list[Pass]]
-CLIENTS = {"project": project, "floor": floor, "reader": reader}
+Client = Callable[[Path, Path, str, int], list[Pass]]
+CLIENTS: dict[str, Client] = {
+    "project": project,
+    "floor": floor,
+    "reader": reader,
+    "baseline": baseline,
+}
+
+
+def clients(with_reader: bool) -> list[str]:
+    return [
+        *(["baseline"] if BASELINE else []),
+        "project",
+        "floor",
+        *(["reader"] if with_reader else []),
+    ]
 
 
 def measure(ports: list[int], control: str, with_reader: bool) -> Results:
     results: Results = {}
-    clients = ["project", "floor", *(["reader"] if with_reader else [])]
     with tempfile.TemporaryDirectory(prefix="bench-fetch-") as folder:
         work = Path(folder)
         spread = write_workload(work, "spread", ports[:FEEDS])
         one = write_workload(work, "one", ports[FEEDS:])
         for rep in range(REPS):
             for layout, (config, urls) in (("spread", spread), ("one", one)):
-                for client in clients:
+                for client in clients(with_reader):
                     if layout == "one" and client == "reader" and rep:
                         continue  # 16 s a pass: once is enough to place it
                     place = work / f"{client}-{layout}-{rep}"
                     place.mkdir()
                     # All on one host, the project takes turns (fetch.per_host): cold only.
                     phases = 1 if layout == "one" else 2
-                    passes = CLIENTS[client](
-                        place, config if client == "project" else urls, control, phases
-                    )
+                    own = client in ("project", "baseline")
+                    passes = CLIENTS[client](place, config if own else urls, control, phases)
                     for phase, measured in zip(("cold", "warm"), passes, strict=False):
                         results.setdefault((client, f"{layout}-{phase}"), []).append(measured)
     return results
@@ -270,7 +291,7 @@ def report(results: Results, with_reader: bool) -> None:
     for title, row, answered, goal in rows:
         print(f"  {title}")
         floor_wall = median("floor", row, "wall")
-        for client in ("project", "floor", *(["reader"] if with_reader else [])):
+        for client in clients(with_reader):
             passes = results[(client, row)]
             wall = median(client, row, "wall")
             ratio = wall / floor_wall
@@ -280,10 +301,10 @@ def report(results: Results, with_reader: bool) -> None:
                 f"cpu {median(client, row, 'cpu'):6.2f} s  rss {rss:5.0f} MB"
                 f"  answered {min(getattr(p, answered) for p in passes)}/{FEEDS}"
             )
-            if client == "project":
+            if client in ("project", "baseline"):
                 line += f"  stored {min(p.entries for p in passes)} entries"
-                if goal is not None:
-                    line += f"  (goal <= {goal:g}x: {'met' if ratio <= goal else 'NOT met'})"
+            if client == "project" and goal is not None:
+                line += f"  (goal <= {goal:g}x: {'met' if ratio <= goal else 'NOT met'})"
             print(line)
     peak = max(p.rss_mb for (client, _), ps in results.items() if client == "project" for p in ps)
     verdict = "met" if peak <= GOAL_RSS_MB else "NOT met"

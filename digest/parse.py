@@ -25,6 +25,7 @@ from .sanitize import (
     clean_text,
     safe_line,
     safe_link,
+    safe_spaced_line,
     summarize,
     text_of_clean_html,
     valid_text,
@@ -33,6 +34,8 @@ from .sanitize import (
 #: Characters of an entry's HTML that are kept: the digest shows a sentence or two, and some
 #: feeds carry whole articles (hundreds of KB) that would only cost sanitizing time.
 SUMMARY_SOURCE_LIMIT = 16_000
+#: Longest summary line kept, in characters (a sentence or two).
+SUMMARY_LIMIT = 280
 #: Longest title kept, in characters. Headlines run to about 100 (outlets write them for
 #: search results and the subject line shows 110), so this leaves room for the wordiest,
 #: while a feed that puts a whole article in its titles still gives a headline: one story
@@ -121,10 +124,31 @@ def _items(entries: Iterable[Entry], source: FeedSource, fetched_at: dt.datetime
             key=_identity(entry.guid) or canonical,
             title=title,
             link=canonical,
-            summary_text=summarize(safe_line(text_of_clean_html(summary_html))),
+            summary_text=summary_of(summary_html),
             summary_html=summary_html,
             published=entry.published or fetched_at,
         )
+
+
+def summary_of(summary_html: str) -> str:
+    """The summary line of an entry's clean HTML, read from its start only when that is
+    enough: ``summarize`` keeps at most ``SUMMARY_LIMIT`` characters of the text's start."""
+    if len(summary_html) > _HEAD_CHARACTERS:
+        # Cut just after a tag's end, so no tag or character reference is split: the text
+        # of the head is then the start of the whole text.
+        end = summary_html.rfind(">", 0, _HEAD_CHARACTERS) + 1
+        if end:
+            text = safe_spaced_line(text_of_clean_html(summary_html[:end]))
+            if len(text) > SUMMARY_LIMIT + _HEAD_MARGIN:
+                return summarize(text, SUMMARY_LIMIT)
+    return summarize(safe_spaced_line(text_of_clean_html(summary_html)), SUMMARY_LIMIT)
+
+
+#: Characters of the summary's HTML read first; and how many characters of text past
+#: ``SUMMARY_LIMIT`` make the head enough (the last few may change once the rest follows,
+#: as a space before punctuation goes).
+_HEAD_CHARACTERS = 2_000
+_HEAD_MARGIN = 20
 
 
 def _identity(guid: str) -> str:

@@ -42,7 +42,18 @@ LINK_LIMIT = 2048
 # line and paragraph separators (U+2028, U+2029), NEL, VT, FF and the information separators,
 # everything str.splitlines() splits at, so nothing of that is left.
 # get_text(" ") puts a space before punctuation that followed a tag: "at <a>X</a>." → "at X ."
-_SPACE_BEFORE_PUNCTUATION = re.compile(r"\s+([.,;:!?)])")
+_PUNCTUATION = ".,;:!?)"
+
+
+def _tighten(line: str) -> str:
+    """``line``, whose spaces are single, without the space before punctuation: a plain
+    replace of each pair, several times cheaper than one regex over the line."""
+    for mark in _PUNCTUATION:
+        pair = " " + mark
+        if pair in line:
+            line = line.replace(pair, mark)
+    return line
+
 
 # Code points that are not characters: UTF-8 cannot encode a lone surrogate (SQLite and
 # every writer refuse it), and noncharacters are not allowed in XML or interchange.
@@ -79,6 +90,9 @@ def _drop(exact: re.Pattern[str], maybe: re.Pattern[str], text: str) -> str:
 
 # Characters that separate words but are not HTML whitespace: a space keeps the words apart.
 _ODD_HTML_WHITESPACE = re.compile("[\x0b\x1c-\x1f\x85]")
+_MAYBE_TO_CHANGE_IN_HTML = re.compile(
+    f"[{_SURROGATES}{_BMP_NONCHARACTERS}{_CONTROLS}\x0b\x1c-\x1f\x85{_BEYOND_BMP}]"
+)
 
 
 def safe_line(text: str, limit: int | None = None) -> str:
@@ -94,6 +108,12 @@ def safe_line(text: str, limit: int | None = None) -> str:
     if limit is not None and len(line) > limit:
         line = _cut(line, limit)
     return line
+
+
+def safe_spaced_line(text: str) -> str:
+    """``safe_line(text)`` for text whose white space is already single spaces, none at the
+    ends (as ``text_of_clean_html`` gives): nothing to do unless a character must go."""
+    return safe_line(text) if _MAYBE_NOT_IN_A_LINE.search(text) else text
 
 
 def valid_text(text: str) -> str:
@@ -125,11 +145,17 @@ def clean_html(html: str, limit: int | None = None) -> str:
         html = html[:limit]
     # Before: nh3 cannot take a surrogate at all (it raises).
     cleaned = _HTML_CLEANER.clean(_html_characters(html))
-    # After as well: a character reference ("&#xFFFE;", "&#x1;") comes out as the character.
-    return _html_characters(cleaned).strip()
+    # After as well when there are numeric character references ("&#xFFFE;", "&#x1;"): they
+    # come out as the character. Without them every character out was a character in (named
+    # references give no control or noncharacter), so a second pass would find nothing.
+    if "&#" in html:
+        cleaned = _html_characters(cleaned)
+    return cleaned.strip()
 
 
 def _html_characters(html: str) -> str:
+    if not _MAYBE_TO_CHANGE_IN_HTML.search(html):
+        return html  # nearly all: one scan instead of two
     return _ODD_HTML_WHITESPACE.sub(" ", _drop(_NOT_IN_HTML, _MAYBE_NOT_IN_HTML, html))
 
 
@@ -161,7 +187,7 @@ def clean_text(html_or_text: str, limit: int | None = None) -> str:
         # A space before every tag keeps words of adjacent blocks apart ("a</p><p>b" → "a b").
         stripped = _TEXT_CLEANER.clean(text.replace("<", " <"))
         text = " ".join(html.unescape(stripped).split())
-        text = _SPACE_BEFORE_PUNCTUATION.sub(r"\1", text)
+        text = _tighten(text)
     # Last: entities unescape to any character at all ("&#x2028;", "&#x202E;").
     return safe_line(text, limit)
 
@@ -169,7 +195,7 @@ def clean_text(html_or_text: str, limit: int | None = None) -> str:
 def text_of_clean_html(safe_html: str) -> str:
     """Plain text of HTML that ``clean_html`` already made safe: no second sanitizer pass."""
     text = " ".join(html.unescape(_TAG.sub(" ", safe_html)).split())
-    return _SPACE_BEFORE_PUNCTUATION.sub(r"\1", text).strip()
+    return _tighten(text).strip()
 
 
 _TAG = re.compile(r"<[^>]*>")
@@ -198,6 +224,12 @@ def safe_link(url: str, base: str | None = None) -> str | None:
     whitespace, control or invisible character is percent-encoded. A link longer than
     ``LINK_LIMIT``, or one that does not parse (a bad port or IPv6 host), is no link.
     """
+    if base is None and len(url) <= LINK_LIMIT and _PLAIN_LINK.fullmatch(url):
+        return url  # what _safe_link_by_parts gives back for it, at a tenth of the cost
+    return _safe_link_by_parts(url, base)
+
+
+def _safe_link_by_parts(url: str, base: str | None) -> str | None:
     url = _URL_NEWLINES.sub("", valid_text(url)).strip()
     if len(url) > LINK_LIMIT:  # before encoding, which only makes it longer
         return None
@@ -216,6 +248,16 @@ def safe_link(url: str, base: str | None = None) -> str | None:
 
 
 _URL_NEWLINES = re.compile("[\t\n\r]")
+# An http(s) link of printable ASCII with a host of letters, digits, dots and hyphens and no
+# port: nothing to strip, encode or refuse in it (most feed links are like this).
+_PLAIN_LINK = re.compile(r"https?://[A-Za-z0-9.\-]+(?:[/?#][!-~]*)?")
+# Such a link with a lower-case host, a path, no fragment and a query of name=value pairs in
+# characters that need no quoting: canonical once its tracking pairs are dropped, with
+# nothing to lower-case, add, decode or quote.
+_CANONICAL_LINK = re.compile(
+    r"https?://[a-z0-9.\-]+/[!-\"$-\x3e@-~]*"
+    r"(?:\?[A-Za-z0-9_.~\-]+=[A-Za-z0-9_.~\-]*(?:&[A-Za-z0-9_.~\-]+=[A-Za-z0-9_.~\-]*)*)?"
+)
 
 
 def canonical_link(url: str) -> str:
@@ -223,6 +265,17 @@ def canonical_link(url: str) -> str:
 
     A string that does not parse as a URL comes back stripped, otherwise unchanged.
     """
+    if not _CANONICAL_LINK.fullmatch(url):
+        return _canonical_by_parts(url)
+    # What _canonical_by_parts gives for it, without splitting and joining it again.
+    head, _, query = url.partition("?")
+    if not query:
+        return url
+    kept = [pair for pair in query.split("&") if not _is_tracking(pair.partition("=")[0])]
+    return f"{head}?{'&'.join(kept)}" if kept else head
+
+
+def _canonical_by_parts(url: str) -> str:
     url = valid_text(url).strip()
     try:
         parts = urlsplit(url)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import csv
+import importlib
 import io
 import shutil
 import sys
@@ -11,6 +12,7 @@ import click
 import pytest
 
 from digest.cli import main
+from digest.cli._app import COMMANDS as COMMAND_MODULES
 
 from .conftest import digest_command, digest_process, invoke_cli, write_config
 
@@ -135,6 +137,15 @@ def _commands(
 
 #: The whole command tree, read from the click group: a new command is covered as it is added.
 COMMANDS = [((), main), *_commands(main)]
+
+
+def test_every_command_is_listed_with_the_module_that_defines_it() -> None:
+    for module in set(COMMAND_MODULES.values()):
+        importlib.import_module(f"digest.cli.{module}")
+    assert set(main.commands) == set(COMMAND_MODULES)
+    for name, command in main.commands.items():
+        assert command.callback is not None
+        assert command.callback.__module__ == f"digest.cli.{COMMAND_MODULES[name]}", name
 
 
 def test_the_command_tree_reaches_into_subgroups() -> None:

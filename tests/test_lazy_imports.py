@@ -38,8 +38,11 @@ finally:
 """
 
 
-def loaded_by(args: list[str], env: dict[str, str] | None = None) -> set[str]:
-    """Run ``digest ARGS`` in a new interpreter; the top-level modules it had loaded."""
+def loaded_by(
+    args: list[str], env: dict[str, str] | None = None, *, whole_names: bool = False
+) -> set[str]:
+    """Run ``digest ARGS`` in a new interpreter; the top-level modules it had loaded (or
+    every module, by its whole name)."""
     result = subprocess.run(
         [sys.executable, "-c", RUN_COMMAND, *args],
         capture_output=True,
@@ -50,7 +53,7 @@ def loaded_by(args: list[str], env: dict[str, str] | None = None) -> set[str]:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     modules = json.loads(result.stderr.strip().splitlines()[-1])
-    return {name.partition(".")[0] for name in modules}
+    return set(modules) if whole_names else {name.partition(".")[0] for name in modules}
 
 
 def test_help_loads_nothing_heavy() -> None:
@@ -68,9 +71,15 @@ def test_fetching_does_not_load_numpy(tmp_path: Path, feed_server: FeedServer) -
     feed_server.routes["/feed"] = Route(RSS)
     url = feed_server.url("/feed")
     config = write_config(tmp_path, [{"name": "Wire", "url": url, "section": "stocks"}])
-    loaded = loaded_by(["--config", str(config), "fetch"], {"DIGEST_DB": _db(tmp_path)})
+    modules = loaded_by(
+        ["--config", str(config), "fetch"], {"DIGEST_DB": _db(tmp_path)}, whole_names=True
+    )
+    loaded = {name.partition(".")[0] for name in modules}
     assert {"aiohttp", "sqlalchemy"} <= loaded  # it did fetch and store
     assert not loaded & {*NUMERIC, "bs4", "jinja2"}
+    # Only the module of the fetch command among the command modules.
+    commands = {name for name in modules if name.startswith("digest.cli.")}
+    assert commands <= {"digest.cli._app", "digest.cli.edition", "digest.cli.output"}
     store = Store(_db(tmp_path))
     try:
         assert [feed.stored_items for feed in store.feed_states()] == [1]

@@ -1,18 +1,31 @@
 from __future__ import annotations
 
+import re
+
 from bs4 import BeautifulSoup
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
+from digest.parse import SUMMARY_LIMIT, summary_of
 from digest.sanitize import (
+    _CANONICAL_LINK,
+    _HTML_CLEANER,
     _NOT_CHARACTERS,
     _NOT_IN_A_LINE,
+    _PLAIN_LINK,
+    LINK_LIMIT,
+    _canonical_by_parts,
+    _html_characters,
+    _safe_link_by_parts,
+    _tighten,
     canonical_link,
     clean_html,
     clean_text,
     safe_line,
     safe_link,
+    safe_spaced_line,
     summarize,
+    text_of_clean_html,
     valid_text,
 )
 
@@ -151,3 +164,93 @@ def test_links_are_made_printable() -> None:
 def test_the_quick_character_check_removes_what_the_exact_one_does(text: str) -> None:
     assert safe_line(text) == " ".join(_NOT_IN_A_LINE.sub("", text).split())
     assert valid_text(text) == _NOT_CHARACTERS.sub("", text)
+
+
+# The quick paths below give what the general ones would: checked against them.
+
+
+@given(st.from_regex(_PLAIN_LINK, fullmatch=True))
+def test_a_plain_link_is_its_own_safe_link(link: str) -> None:
+    if len(link) <= LINK_LIMIT:
+        assert _safe_link_by_parts(link, None) == link
+
+
+_TRACKING = st.sampled_from(["utm_source=rss", "fbclid=1", "UTM_medium=x", "p=1", "a=", "_hsenc=2"])
+
+
+@given(
+    st.from_regex(_CANONICAL_LINK, fullmatch=True),
+    st.lists(_TRACKING, max_size=3).map("&".join),
+)
+def test_the_quick_canonical_link_is_the_one_by_parts(link: str, pairs: str) -> None:
+    assert canonical_link(link) == _canonical_by_parts(link)
+    if pairs:
+        joined = f"{link}{'&' if '?' in link else '?'}{pairs}"
+        assert canonical_link(joined) == _canonical_by_parts(joined)
+
+
+_WORDS = st.lists(
+    st.sampled_from(["a", "bc", ".", ",", ";", ":", "!", "?", ")", "(", "é", "“"]), max_size=30
+)
+
+
+@given(_WORDS)
+def test_tightening_drops_the_space_before_punctuation_as_the_regex_does(words: list[str]) -> None:
+    line = " ".join(words)
+    assert _tighten(line) == re.sub(r"\s+([.,;:!?)])", r"\1", line)
+
+
+_HTML_PIECES = st.one_of(
+    st.text(ANY_CHARACTER, max_size=8),
+    st.sampled_from(
+        [
+            "<p>",
+            "</p>",
+            "<b>",
+            "&amp;",
+            "&lrm;",
+            "&NewLine;",
+            "&Tab;",
+            "&nbsp;",
+            "&copy",
+            "&",
+            "<a href='https://a.example.com/'>",
+            "</a>",
+            "<script>",
+            "\r\n",
+            "\x0b",
+            "\x85",
+        ]
+    ),
+)
+
+
+@given(st.lists(_HTML_PIECES, max_size=40).map("".join))
+def test_without_numeric_references_the_sanitizer_adds_no_character_to_drop(html: str) -> None:
+    if "&#" not in html:
+        cleaned = _HTML_CLEANER.clean(_html_characters(html))
+        assert _html_characters(cleaned) == cleaned
+
+
+_SENTENCES = st.lists(
+    st.one_of(
+        st.sampled_from(["Shares rose.", "Bitcoin fell!", "Why?", "a", "<p>", "</p>", "<br>"]),
+        st.sampled_from(["<b>", "</b>", " (", ") ", "&amp;", " ", "\n", "x" * 300, "word " * 40]),
+        st.text(ANY_CHARACTER, max_size=5),
+    ),
+    max_size=200,
+)
+
+
+@given(_SENTENCES.map("".join))
+@example("<p>" + "Shares <b>rose</b> (again) . " * 300 + "</p>")
+@example("<p>" + "x" * 5000 + "</p> <p>Fed.</p>")
+def test_the_summary_read_from_the_start_is_the_summary_of_the_whole(html: str) -> None:
+    clean = clean_html(html)
+    assert summary_of(clean) == summarize(safe_line(text_of_clean_html(clean)), SUMMARY_LIMIT)
+
+
+@given(st.text(ANY_CHARACTER))
+def test_a_spaced_line_is_made_safe_as_any_line(text: str) -> None:
+    spaced = " ".join(text.split())
+    assert safe_spaced_line(spaced) == safe_line(spaced)

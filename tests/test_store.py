@@ -71,6 +71,25 @@ def test_an_item_is_stored_once_and_updated(store: Store) -> None:
     assert items[0].source_name == "Wire" and items[0].weight == 1.2
 
 
+def test_stored_items_read_back_as_they_were_written(store: Store) -> None:
+    # Written in bulk through the driver: every field, and dates with and without a fraction
+    # of a second, come back as they went in, on each database.
+    items = [
+        replace(
+            make_item(f"Story {n}", "Wire", summary=f"Summary {n} é ✓"),
+            feed_url=SOURCE.url,
+            source_name=SOURCE.name,
+            weight=SOURCE.weight,
+            published=BASE - dt.timedelta(hours=n, microseconds=n * 123_457),
+        )
+        for n in range(1, 4)
+    ]
+    assert record(store, ok(), items, BASE) == 3
+    assert store.items_between(BASE - dt.timedelta(days=1), BASE) == sorted(
+        items, key=lambda item: item.published
+    )
+
+
 def test_health_counts_failures_and_resets_on_success(store: Store) -> None:
     failed = FetchResult(SOURCE, 500, error="HTTP 500")
     record(store, failed, [], BASE)

@@ -1,15 +1,8 @@
-"""The ``digest`` command: a thin click layer over the library, one module per family."""
+"""The ``digest`` command: a thin click layer over the library, one module per family.
 
-from . import database, edition, feeds, headlines, inbound, service, subscribers
+The modules of the commands are loaded when a command needs them (``_app.COMMANDS``).
+"""
+
 from ._app import main
 
-__all__ = [
-    "database",
-    "edition",
-    "feeds",
-    "headlines",
-    "inbound",
-    "main",
-    "service",
-    "subscribers",
-]
+__all__ = ["main"]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import importlib
 import io
 import json
 import sys
@@ -36,6 +37,24 @@ if TYPE_CHECKING:
     from ..store import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
+#: Every command, by the module of this package that defines it.
+COMMANDS = {
+    "build": "edition",
+    "cluster": "headlines",
+    "demo": "edition",
+    "feeds": "feeds",
+    "fetch": "edition",
+    "inbound": "inbound",
+    "migrate": "database",
+    "preview": "edition",
+    "run": "edition",
+    "send": "edition",
+    "sends": "edition",
+    "serve": "service",
+    "status": "service",
+    "subscribers": "subscribers",
+    "tickers": "headlines",
+}
 console = Console(highlight=False, soft_wrap=True)
 
 
@@ -46,7 +65,19 @@ class _Partial(click.ClickException):
 
 
 class _Group(click.Group):
-    """Turns every DigestError into one clear line and a non-zero exit."""
+    """Turns every DigestError into one clear line and a non-zero exit.
+
+    A command's module is loaded when the command is run or listed (``COMMANDS``), so a
+    fetch does not load the subscriber, feed-list and server commands' modules.
+    """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            importlib.import_module(f"{__package__}.{COMMANDS[cmd_name]}")  # registers it
+        return self.commands.get(cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

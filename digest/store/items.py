@@ -12,6 +12,7 @@ from sqlalchemy import Connection, Insert, bindparam, select
 from ..models import Item, Section
 from . import schema as s
 from ._database import Database, naive_utc
+from .bulk import execute_many, insert_skipping
 
 #: Keys looked up in one query: far below any database's limit on bound parameters.
 LOOKUP_CHUNK = 500
@@ -21,7 +22,6 @@ _KNOWN = select(s.items.c.feed_id, s.items.c.key, s.items.c.id).where(
     s.items.c.feed_id.in_(bindparam("feed_ids", expanding=True)),
     s.items.c.key.in_(bindparam("keys", expanding=True)),
 )
-_INSERTS: dict[str, Insert] = {}
 
 
 def save_items(
@@ -58,10 +58,8 @@ def save_items(
             new[feed_id] += 1
         else:
             refreshes.append({"row_id": row_id, **values})
-    if refreshes:
-        c.execute(_REFRESH, refreshes)
-    if inserts:
-        c.execute(insert_new_items(c.dialect.name), inserts)
+    execute_many(c, _REFRESH, refreshes)
+    execute_many(c, insert_new_items(c.dialect.name), inserts)
     return [new[feed_id] for feed_id, _ in batch]
 
 
@@ -86,24 +84,7 @@ def _chunks(values: list[tuple[int, str]], size: int) -> Iterator[list[tuple[int
 
 def insert_new_items(dialect: str) -> Insert:
     """An insert that skips a row another writer stored first, in this database's words."""
-    if dialect not in _INSERTS:
-        statement: Insert
-        if dialect == "sqlite":
-            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-            statement = sqlite_insert(s.items).on_conflict_do_nothing(
-                index_elements=["feed_id", "key"]
-            )
-        elif dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-
-            statement = postgresql_insert(s.items).on_conflict_do_nothing(
-                index_elements=["feed_id", "key"]
-            )
-        else:
-            statement = s.items.insert()
-        _INSERTS[dialect] = statement
-    return _INSERTS[dialect]
+    return insert_skipping(s.items, ("feed_id", "key"), dialect)
 
 
 class ItemStore(Database):
