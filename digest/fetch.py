@@ -36,8 +36,9 @@ _ACCEPT = (
 class FetchPolicy:
     """Limits on every request."""
 
-    #: Requests in flight at once, and to one host: a publisher sees at most two of ours.
-    concurrency: int = 256
+    #: Requests in flight at once (half the usual limit of 1,024 open files), and to one
+    #: host: a publisher sees at most two of ours.
+    concurrency: int = 512
     per_host: int = 2
     connect_timeout: float = 10.0
     #: The whole response, redirects and last byte included, must arrive within this.

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from digest.config import load_settings
+from digest.intake import BATCH, PARSER_PROCESS_FROM
 from digest.models import Digest, Section, Story, Subscriber
 from digest.store import Store
 
@@ -99,6 +100,28 @@ def test_a_fetch_where_every_feed_is_unchanged_loads_no_parser(
     again = loaded_by(["--config", str(config), "fetch"], env)
     assert feed_server.requests[-1][1]["If-None-Match"] == '"v1"'  # answered 304
     assert not again & {"fastfeedparser", "feedparser", "nh3", "lxml"}
+
+
+def test_many_feeds_are_parsed_in_a_process_of_their_own(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    # Whole batches only, so that the command's own process has no leftover batch to parse:
+    # if it stored every item without loading a parser, another process parsed them.
+    count = max(PARSER_PROCESS_FROM, BATCH) // BATCH * BATCH
+    feeds = []
+    for n in range(count):
+        body = RSS.replace(b"/1<", f"/{n}<".encode())
+        feed_server.routes[f"/f/{n}"] = Route(body, delay=0.005 * (n % 7))
+        feeds.append({"name": f"Feed {n:03}", "url": feed_server.url(f"/f/{n}")})
+    config = write_config(tmp_path, [{**feed, "section": "stocks"} for feed in feeds])
+    loaded = loaded_by(["--config", str(config), "fetch"], {"DIGEST_DB": _db(tmp_path)})
+    assert not loaded & {"fastfeedparser", "feedparser", "nh3", "lxml"}
+    store = Store(_db(tmp_path))
+    try:
+        states = {feed.name: feed for feed in store.feed_states()}
+    finally:
+        store.close()
+    assert [states[f"Feed {n:03}"].stored_items for n in range(count)] == [1] * count
 
 
 def test_sending_does_not_load_numpy(tmp_path: Path) -> None:
