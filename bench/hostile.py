@@ -60,3 +60,7 @@ def main() -> None:
     print(f"  most memory for one file            {worst_memory / 1e6:8.1f} MB (bound: 200 MB)")
     for failure in failures:
         print(f"  failed: {failure}")
+
+
+if __name__ == "__main__":
+    main()
