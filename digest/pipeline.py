@@ -172,12 +172,17 @@ def build_edition(settings: Settings, store: Store, date: dt.date) -> Digest:
 def title_vectors(store: Store, titles: list[str]) -> npt.NDArray[np.float32]:
     """The titles' embeddings: from the store where it has them, the model for the rest,
     which the store then keeps, so each title is embedded once."""
+    return _stored_title_vectors(store, titles)[0]
+
+
+def _stored_title_vectors(store: Store, titles: list[str]) -> tuple[npt.NDArray[np.float32], int]:
+    """``title_vectors``, and how many of them the model had to make."""
     from .embedding import embed_cached, title_digest
 
     cached = store.title_embeddings([title_digest(title) for title in titles])
     vectors, fresh = embed_cached(titles, cached)
     store.save_title_embeddings(fresh)
-    return vectors
+    return vectors, len(fresh)
 
 
 def embed_new_titles(settings: Settings, store: Store, now: dt.datetime) -> int:
@@ -187,15 +192,10 @@ def embed_new_titles(settings: Settings, store: Store, now: dt.datetime) -> int:
     of the model."""
     if settings.edition.clustering is not Method.EMBEDDING:
         return 0
-    from .embedding import embed_cached, title_digest
     from .rank import HISTORY
 
     titles = list(dict.fromkeys(item.title for item in store.items_between(now - HISTORY, now)))
-    cached = store.title_embeddings([title_digest(title) for title in titles])
-    missing = [title for title in titles if title_digest(title) not in cached]
-    _, fresh = embed_cached(missing, {})
-    store.save_title_embeddings(fresh)
-    return len(fresh)
+    return _stored_title_vectors(store, titles)[1]
 
 
 def make_site(settings: Settings, store: Store) -> Site:

@@ -60,13 +60,7 @@ def test_killing_the_sender_at_random_never_loses_or_doubles_a_message(tmp_path:
     finally:
         sink.close()
 
-    result = outcome(settings.db_url, DATE, PEOPLE, sink)
-    counts, unknown, duplicates, lost = (
-        result.counts,
-        result.unknown,
-        result.duplicates,
-        result.lost,
-    )
+    counts, unknown, duplicates, lost = outcome(settings.db_url, DATE, PEOPLE, sink)
     print(
         f"\nkill loop: {CYCLES} cycles, {kills} kills, {len(duplicates)} duplicates,"
         f" {len(lost)} losses, {len(unknown)} unknown"

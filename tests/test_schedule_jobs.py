@@ -103,6 +103,20 @@ def test_the_jobs_are_rows_in_the_database_and_a_restart_keeps_the_edition_time(
     store.close()
 
 
+def down_before_seven(
+    db_url: str, tmp_path: Path, inbox: Inbox, feed_server: FeedServer
+) -> tuple[Settings, Store]:
+    """A service that was up at 06:00 on 2026-12-01 and down before its 07:00 edition: no
+    edition was ever sent from this database, but the stored edition job says one was due."""
+    feed = serve_news(feed_server, at(2026, 12, 1, 5, 0))
+    settings = make_settings(tmp_path, db_url, feed, DIGEST_SMTP_URL=inbox.url)
+    store = Store(db_url)
+    store.add_subscriber(Subscriber("ann@example.com"), at(2026, 11, 20, 9, 0))
+    run(Service(settings, store, holder="a", clock=Clock(at(2026, 12, 1, 6, 0))))
+    assert store.edition_dates() == []
+    return settings, store
+
+
 def test_a_restart_inside_catch_up_sends_the_missed_edition_once(
     db_url: str,
     tmp_path: Path,
@@ -110,15 +124,8 @@ def test_a_restart_inside_catch_up_sends_the_missed_edition_once(
     feed_server: FeedServer,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    feed = serve_news(feed_server, at(2026, 12, 1, 5, 0))
-    settings = make_settings(tmp_path, db_url, feed, DIGEST_SMTP_URL=inbox.url)
-    store = Store(db_url)
-    store.add_subscriber(Subscriber("ann@example.com"), at(2026, 11, 20, 9, 0))
     caplog.set_level(logging.INFO)
-    # Up at 06:00, down before 07:00: no edition was ever sent from this database, but the
-    # stored edition job says one was due.
-    run(Service(settings, store, holder="a", clock=Clock(at(2026, 12, 1, 6, 0))))
-    assert store.edition_dates() == []
+    settings, store = down_before_seven(db_url, tmp_path, inbox, feed_server)
 
     back = Service(settings, store, holder="b", clock=Clock(at(2026, 12, 1, 8, 30)))
     run(back, until=lambda: "sent before) to" in caplog.text)
@@ -142,12 +149,8 @@ def test_a_restart_after_catch_up_skips_the_missed_edition_with_a_log_line(
     feed_server: FeedServer,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    feed = serve_news(feed_server, at(2026, 12, 1, 5, 0))
-    settings = make_settings(tmp_path, db_url, feed, DIGEST_SMTP_URL=inbox.url)
-    store = Store(db_url)
-    store.add_subscriber(Subscriber("ann@example.com"), at(2026, 11, 20, 9, 0))
     caplog.set_level(logging.INFO)
-    run(Service(settings, store, holder="a", clock=Clock(at(2026, 12, 1, 6, 0))))
+    settings, store = down_before_seven(db_url, tmp_path, inbox, feed_server)
     late = Service(settings, store, holder="b", clock=Clock(at(2026, 12, 1, 9, 31)))
     run(late)
     assert late.missed_run == at(2026, 12, 1, 7, 0)

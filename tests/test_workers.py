@@ -393,13 +393,7 @@ def test_four_workers_two_killed_and_a_fifth_finishing_send_each_message_once(
     assert codes[0] in (0, 3) and codes[1] in (0, 3) and codes[2] in (0, 3), finished
     assert [process.returncode for process in workers[:2]] == [-signal.SIGKILL] * 2, killed
 
-    result = outcome(db_url, DATE, KILL_PEOPLE, sink)
-    counts, unknown, duplicates, lost = (
-        result.counts,
-        result.unknown,
-        result.duplicates,
-        result.lost,
-    )
+    counts, unknown, duplicates, lost = outcome(db_url, DATE, KILL_PEOPLE, sink)
     print(
         f"\nworkers: {len(KILL_PEOPLE)} subscribers, 4 workers, 2 killed, a fifth finishing:"
         f" {counts.get('sent', 0)} sent, {len(unknown)} unknown,"
