@@ -27,13 +27,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from .config import Settings
 from .errors import FeedError, StoreError
 from .fetch import FetchPolicy, fetch_each, make_user_agent
 from .health import decide, is_due
 from .models import FeedState, FetchOutcome, FetchResult, Item
-from .store import Store
+from .store.feed_rows import FeedRecords
+
+if TYPE_CHECKING:
+    from .store import Store
 
 #: Feeds parsed together and written in one transaction.
 BATCH = 50
@@ -79,6 +83,8 @@ def make_policy(settings: Settings) -> FetchPolicy:
 
 def open_store(settings: Settings) -> Store:
     """The store of ``settings``, its configured feeds in step with the configuration."""
+    from .store import Store
+
     store = Store(settings.db_url)
     try:
         store.sync_feeds(settings.feeds)
@@ -88,9 +94,26 @@ def open_store(settings: Settings) -> Store:
     return store
 
 
+def open_feed_records(settings: Settings) -> FeedRecords:
+    """What a fetch reads and writes, in step with the configuration: a SQLite file at this
+    version's schema opened without SQLAlchemy, else the store (which creates or migrates
+    the database first)."""
+    from .store.light import LightFeedStore
+
+    light = LightFeedStore.open(settings.db_url)
+    if light is None:
+        return open_store(settings)
+    try:
+        light.sync_feeds(settings.feeds)
+    except BaseException:
+        light.close()
+        raise
+    return light
+
+
 def fetch_feeds(
     settings: Settings,
-    store: Store,
+    store: FeedRecords,
     now: dt.datetime,
     policy: FetchPolicy | None = None,
     *,
@@ -122,7 +145,7 @@ def fetch_feeds(
 
 
 async def take_in(
-    store: Store, due: Mapping[str, FeedState], policy: FetchPolicy, now: dt.datetime
+    store: FeedRecords, due: Mapping[str, FeedState], policy: FetchPolicy, now: dt.datetime
 ) -> list[FeedReport]:
     """Fetch every feed of ``due`` (by URL), store what each gave; reports in ``due``'s order."""
     reports: list[FeedReport] = []
@@ -229,7 +252,7 @@ def _failed(result: FetchResult, feed: FeedState, now: dt.datetime, exc: Excepti
     return _Parsed(result, feed, FetchOutcome(feed.url, decide(result, 0, feed, now)))
 
 
-def _store(store: Store, batch: list[_Parsed], now: dt.datetime) -> list[FeedReport]:
+def _store(store: FeedRecords, batch: list[_Parsed], now: dt.datetime) -> list[FeedReport]:
     """Write a batch in one transaction; if that fails, each feed alone, so a feed that
     cannot be stored fails by itself."""
     if not batch:
@@ -243,7 +266,7 @@ def _store(store: Store, batch: list[_Parsed], now: dt.datetime) -> list[FeedRep
     return [_report(parsed, count) for parsed, count in zip(batch, new, strict=True)]
 
 
-def _store_alone(store: Store, parsed: _Parsed, now: dt.datetime) -> FeedReport:
+def _store_alone(store: FeedRecords, parsed: _Parsed, now: dt.datetime) -> FeedReport:
     try:
         (new,) = store.save_fetches([parsed.outcome], now)
     except StoreError:

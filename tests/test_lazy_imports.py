@@ -76,7 +76,7 @@ def test_fetching_does_not_load_numpy(tmp_path: Path, feed_server: FeedServer) -
         ["--config", str(config), "fetch"], {"DIGEST_DB": _db(tmp_path)}, whole_names=True
     )
     loaded = {name.partition(".")[0] for name in modules}
-    assert {"aiohttp", "sqlalchemy"} <= loaded  # it did fetch and store
+    assert {"aiohttp", "sqlalchemy"} <= loaded  # it did fetch, and created the database
     assert not loaded & {*NUMERIC, "bs4", "jinja2"}
     # Only the module of the fetch command among the command modules.
     commands = {name for name in modules if name.startswith("digest.cli.")}
@@ -86,6 +86,28 @@ def test_fetching_does_not_load_numpy(tmp_path: Path, feed_server: FeedServer) -
         assert [feed.stored_items for feed in store.feed_states()] == [1]
     finally:
         store.close()
+
+
+def test_fetching_into_an_up_to_date_sqlite_file_does_not_load_sqlalchemy(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    feed_server.routes["/feed"] = Route(RSS)
+    url = feed_server.url("/feed")
+    config = write_config(tmp_path, [{"name": "Wire", "url": url, "section": "stocks"}])
+    Store(_db(tmp_path)).close()  # created and migrated
+    args = ["--config", str(config), "fetch"]
+    loaded = loaded_by(args, {"DIGEST_DB": _db(tmp_path)})
+    assert "aiohttp" in loaded and "sqlalchemy" not in loaded
+    store = Store(_db(tmp_path))
+    try:
+        (feed,) = store.feed_states()
+        stored = store.items_between(
+            dt.datetime(2026, 11, 24, tzinfo=dt.UTC), dt.datetime(2026, 11, 25, tzinfo=dt.UTC)
+        )
+    finally:
+        store.close()
+    assert feed.url == url and feed.stored_items == 1 and feed.last_status == 200
+    assert [item.title for item in stored] == ["Nvidia beats estimates"]
 
 
 def test_a_fetch_where_every_feed_is_unchanged_loads_no_parser(

@@ -56,11 +56,14 @@ def fetch(context: Context, urls: tuple[str, ...], force: bool) -> None:
 
     Exits 1 when no feed could be fetched, 3 when some failed.
     """
-    from ..intake import fetch_feeds
+    from ..intake import fetch_feeds, open_feed_records
     from .output import fetch_problem, print_fetch
 
-    with context.store() as store:
-        reports = fetch_feeds(context.settings, store, now(), force=force, only=urls)
+    records = open_feed_records(context.settings)
+    try:
+        reports = fetch_feeds(context.settings, records, now(), force=force, only=urls)
+    finally:
+        records.close()
     print_fetch(reports)
     problem = fetch_problem(reports)
     if problem is not None:

@@ -7,16 +7,18 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event, make_url
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from ..errors import StoreError
 from . import schema
+from .feed_rows import Conflict, Rows, driver_sql
+from .light import SQLITE_PRAGMAS
 
 T = TypeVar("T")
 
@@ -39,10 +41,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None
     # instead (_sqlite_begin), with the driver's own handling off.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.execute("PRAGMA synchronous=NORMAL")
+    for pragma in SQLITE_PRAGMAS:
+        cursor.execute(pragma)
     cursor.close()
 
 
@@ -121,6 +121,32 @@ def _missing_driver(url: str, exc: ImportError) -> StoreError:
     name = NAMES.get(parsed.get_backend_name(), parsed.get_backend_name())
     install = EXTRAS.get(parsed.drivername, f"install the {module} module")
     return StoreError(f"{shown(url)}: the {name} driver is not installed ({module}): {install}")
+
+
+class _ConnectionRows:
+    """``feed_rows``'s statements on a connection of the store, in its transaction: the
+    store's errors and retries apply to them as to its own statements."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.dialect = connection.dialect.name
+
+    def run(self, sql: str, params: Sequence[Any] = ()) -> list[Sequence[Any]]:
+        try:
+            result = self.connection.exec_driver_sql(driver_sql(sql, self.dialect), tuple(params))
+        except IntegrityError as exc:
+            raise Conflict(reason(exc)) from exc
+        return list(result.all()) if result.returns_rows else []
+
+    def run_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        try:
+            self.connection.exec_driver_sql(driver_sql(sql, self.dialect), list(rows))
+        except IntegrityError as exc:
+            raise Conflict(reason(exc)) from exc
+
+
+def driver_rows(connection: Connection) -> Rows:
+    return _ConnectionRows(connection)
 
 
 class Database:

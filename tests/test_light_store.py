@@ -1,0 +1,187 @@
+"""``digest fetch``'s own SQLite connection (store/light.py) beside the full store.
+
+Both run the statements of store/feed_rows.py; these tests hold that the light one writes
+exactly what the full one writes, that SQLAlchemy reads its rows back as written, and that
+it steps aside for any database it should not open itself.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from digest.health import decide
+from digest.models import FeedSource, FetchOutcome, FetchResult, Item, Section
+from digest.store import Store, schema
+from digest.store.feed_rows import FeedRecords
+from digest.store.light import SCHEMA_VERSION, LightFeedStore
+
+from .factories import BASE
+
+SOURCES = [
+    FeedSource(f"Feed {n}", f"https://f{n}.example.com/rss", Section.STOCKS, 1.0 + n / 4)
+    for n in range(4)
+]
+
+
+def test_the_light_store_knows_the_latest_schema() -> None:
+    assert len(schema.MIGRATIONS) == SCHEMA_VERSION
+
+
+def _url(path: Path) -> str:
+    return f"sqlite:///{path}"
+
+
+def _migrated(path: Path) -> str:
+    Store(_url(path)).close()
+    return _url(path)
+
+
+def _light(url: str) -> LightFeedStore:
+    light = LightFeedStore.open(url)
+    assert light is not None
+    return light
+
+
+def test_only_a_plain_sqlite_file_at_this_schema_is_opened(tmp_path: Path) -> None:
+    current = _migrated(tmp_path / "current.db")
+    _light(current).close()
+    older = tmp_path / "older.db"
+    _migrated(older)
+    with sqlite3.connect(older) as connection:
+        connection.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+    not_a_database = tmp_path / "notes.db"
+    not_a_database.write_text("not a database\n" * 100)
+    for url in (
+        _url(tmp_path / "missing.db"),  # to be created: the full store does that
+        _url(older),  # to be migrated first
+        _url(not_a_database),
+        "sqlite://",
+        "sqlite:///:memory:",
+        current + "?timeout=5",
+        "postgresql://digest@127.0.0.1/digest",
+    ):
+        assert LightFeedStore.open(url) is None, url
+
+
+def _outcomes(
+    records: FeedRecords, titles: list[str], *, failing: set[int], moved: int | None
+) -> list[FetchOutcome]:
+    """One fetch of every feed: ``titles`` as items, except the ``failing`` feeds (a 500) and
+    one feed ``moved`` to a new address."""
+    states = {feed.url: feed for feed in records.feed_states()}
+    made = []
+    for n, source in enumerate(SOURCES):
+        state = states.get(source.url) or next(
+            feed for feed in states.values() if feed.name == source.name
+        )
+        if n in failing:
+            result = FetchResult(source, 500, error="HTTP 500", elapsed=0.2)
+            items: tuple[Item, ...] = ()
+        else:
+            result = FetchResult(source, 200, body=b"x", elapsed=0.1)
+            items = tuple(_item(source, title) for title in titles)
+        update = decide(result, len(items), state, BASE)
+        if n == moved:
+            update = replace(update, moved_to=f"https://moved{n}.example.com/rss")
+        made.append(FetchOutcome(state.url, update, items))
+    return made
+
+
+def _item(source: FeedSource, title: str) -> Item:
+    link = f"https://{source.name.replace(' ', '').lower()}.example.com/{abs(hash(title))}"
+    return Item(
+        feed_url=source.url,
+        source_name=source.name,
+        section=source.section,
+        weight=source.weight,
+        key=link,
+        title=title,
+        link=link,
+        summary_text=f"About {title}",
+        summary_html=f"<p>About {title}</p>",
+        published=BASE - dt.timedelta(minutes=len(title)),
+    )
+
+
+def _tables(url: str) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+    with sqlite3.connect(url.removeprefix("sqlite:///")) as connection:
+        feeds = connection.execute("SELECT * FROM feeds ORDER BY id").fetchall()
+        items = connection.execute("SELECT * FROM items ORDER BY id").fetchall()
+    return feeds, items
+
+
+_titles = st.lists(st.text(min_size=1, max_size=30), min_size=0, max_size=4)
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    passes=st.lists(
+        st.tuples(_titles, st.sets(st.integers(0, 3)), st.none() | st.integers(0, 3)),
+        min_size=1,
+        max_size=3,
+    ),
+    configured=st.sets(st.integers(0, 3), min_size=1),
+)
+def test_the_light_store_writes_what_the_full_store_writes(
+    tmp_path_factory: pytest.TempPathFactory,
+    passes: list[tuple[list[str], set[int], int | None]],
+    configured: set[int],
+) -> None:
+    folder = tmp_path_factory.mktemp("stores")
+    full_url, light_url = _migrated(folder / "full.db"), _migrated(folder / "light.db")
+    for records in (Store(full_url), _light(light_url)):
+        try:
+            records.sync_feeds(SOURCES)
+            for titles, failing, moved in passes:
+                records.save_fetches(_outcomes(records, titles, failing=failing, moved=moved), BASE)
+            records.sync_feeds([SOURCES[n] for n in sorted(configured)])
+        finally:
+            records.close()
+    assert _tables(full_url) == _tables(light_url)
+    full, light = Store(full_url), _light(light_url)
+    try:
+        assert full.feed_states() == light.feed_states()
+    finally:
+        full.close()
+        light.close()
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    published=st.datetimes(
+        min_value=dt.datetime(1970, 1, 1),
+        max_value=dt.datetime(2200, 1, 1),
+        timezones=st.just(dt.UTC),
+    )
+)
+def test_times_the_light_store_writes_read_back_through_sqlalchemy(
+    tmp_path_factory: pytest.TempPathFactory, published: dt.datetime
+) -> None:
+    url = _migrated(tmp_path_factory.mktemp("times") / "digest.db")
+    light = _light(url)
+    try:
+        light.sync_feeds(SOURCES[:1])
+        item = replace(_item(SOURCES[0], "Chips rally"), published=published)
+        (state,) = light.feed_states()
+        update = decide(FetchResult(SOURCES[0], 200, body=b"x"), 1, state, BASE)
+        assert light.save_fetches([FetchOutcome(state.url, update, (item,))], BASE) == [1]
+        (again,) = light.feed_states()
+        assert again.last_attempt == BASE and again.stored_items == 1
+    finally:
+        light.close()
+    store = Store(url)
+    try:
+        (stored,) = store.items_between(published, published + dt.timedelta(microseconds=1))
+    finally:
+        store.close()
+    assert stored.published == published
+    assert stored.title == "Chips rally"
