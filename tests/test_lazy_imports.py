@@ -76,7 +76,8 @@ def test_fetching_does_not_load_numpy(tmp_path: Path, feed_server: FeedServer) -
         ["--config", str(config), "fetch"], {"DIGEST_DB": _db(tmp_path)}, whole_names=True
     )
     loaded = {name.partition(".")[0] for name in modules}
-    assert {"aiohttp", "sqlalchemy"} <= loaded  # it did fetch, and created the database
+    assert "aiohttp" in loaded  # it did fetch, and it created the database without SQLAlchemy
+    assert "sqlalchemy" not in loaded
     assert not loaded & {*NUMERIC, "bs4", "jinja2"}
     # Only the module of the fetch command among the command modules.
     commands = {name for name in modules if name.startswith("digest.cli.")}

@@ -8,7 +8,9 @@ it steps aside for any database it should not open itself.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sqlite3
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -23,6 +25,8 @@ from digest.store.feed_rows import FeedRecords
 from digest.store.light import SCHEMA_VERSION, LightFeedStore
 
 from .factories import BASE
+
+SNAPSHOT = Path(__file__).parent.parent / "digest" / "data" / "sqlite-schema.sql"
 
 SOURCES = [
     FeedSource(f"Feed {n}", f"https://f{n}.example.com/rss", Section.STOCKS, 1.0 + n / 4)
@@ -59,7 +63,7 @@ def test_only_a_plain_sqlite_file_at_this_schema_is_opened(tmp_path: Path) -> No
     not_a_database = tmp_path / "notes.db"
     not_a_database.write_text("not a database\n" * 100)
     for url in (
-        _url(tmp_path / "missing.db"),  # to be created: the full store does that
+        _url(tmp_path / "no-such-folder" / "digest.db"),  # the full store says so
         _url(older),  # to be migrated first
         _url(not_a_database),
         "sqlite://",
@@ -68,6 +72,63 @@ def test_only_a_plain_sqlite_file_at_this_schema_is_opened(tmp_path: Path) -> No
         "postgresql://digest@127.0.0.1/digest",
     ):
         assert LightFeedStore.open(url) is None, url
+
+
+def _dump(path: Path) -> list[str]:
+    """The file's schema and rows as SQL, in no particular order (an index made earlier or
+    later is the same index)."""
+    with sqlite3.connect(path) as connection:
+        return sorted(connection.iterdump())
+
+
+def test_a_new_file_gets_the_schema_the_migrations_make(tmp_path: Path) -> None:
+    migrated, made = tmp_path / "migrated.db", tmp_path / "made.db"
+    _migrated(migrated)
+    if os.environ.get("DIGEST_WRITE_SQLITE_SCHEMA") == "1":
+        statements = [
+            line for line in _dump(migrated) if line not in ("BEGIN TRANSACTION;", "COMMIT;")
+        ]
+        SNAPSHOT.write_text("".join(f"{line}\n" for line in statements), encoding="utf-8")
+    _light(_url(made)).close()
+    assert _dump(made) == _dump(migrated), (
+        "digest/data/sqlite-schema.sql is not the schema the migrations make: "
+        "DIGEST_WRITE_SQLITE_SCHEMA=1 pytest tests/test_light_store.py writes it anew"
+    )
+    store = Store(_url(made))  # opens it as its own: nothing left to migrate
+    try:
+        with store.begin() as c:
+            assert schema.schema_version(c) == SCHEMA_VERSION
+    finally:
+        store.close()
+
+
+def test_a_new_file_another_process_is_creating_is_opened_once_created(tmp_path: Path) -> None:
+    # Another process has begun making the tables and not yet committed: this one finds
+    # the file empty, waits for the write lock, fails to make tables that are there by
+    # then, and opens the file the other made.
+    path = tmp_path / "digest.db"
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("PRAGMA journal_mode=WAL")
+    other.execute("BEGIN IMMEDIATE")
+    for statement in SNAPSHOT.read_text(encoding="utf-8").split(";\n"):
+        if statement.strip():
+            other.execute(statement)
+    feeds: list[int] = []
+
+    def fetch_into_it() -> None:
+        light = _light(_url(path))
+        light.sync_feeds(SOURCES)
+        feeds.append(len(light.feed_states()))
+        light.close()
+
+    opening = threading.Thread(target=fetch_into_it)
+    opening.start()
+    opening.join(0.5)
+    assert opening.is_alive()  # waiting for the other's write lock
+    other.execute("COMMIT")
+    other.close()
+    opening.join()
+    assert feeds == [len(SOURCES)]
 
 
 def _outcomes(

@@ -3,8 +3,10 @@
 A fetch only reads the feeds' state and writes what each feed gave (``feed_rows``). Loading
 SQLAlchemy for that took 0.3 s, a quarter of a fetch in which every feed answers "not
 modified". So a fetch on a SQLite file whose schema is this version's opens it with the
-standard library's driver. Any other database, or a file to create or migrate first, is
-opened by the full store instead, which does the same through the same statements.
+standard library's driver, and a fetch into a file not there yet creates it with the schema
+the migrations would have made (``digest/data/sqlite-schema.sql``). Any other database, or a
+file to migrate first, is opened by the full store instead, which does the same through the
+same statements.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +23,10 @@ from .feed_rows import Conflict, FeedRecords
 
 #: The schema version this code reads and writes: as many as ``schema.MIGRATIONS``.
 SCHEMA_VERSION = 11
+#: A new file's schema at that version: the statements sqlite3's ``iterdump`` gives for a file
+#: the migrations made. tests/test_light_store.py holds the two equal (and, with
+#: DIGEST_WRITE_SQLITE_SCHEMA=1, writes the file anew after a migration is added).
+SCHEMA_FILE = "sqlite-schema.sql"
 
 #: Every SQLite connection's settings, the full store's as well: write-ahead logging (readers
 #: and one writer at once), foreign keys enforced, waiting up to 10 s for another writer.
@@ -34,14 +41,34 @@ _URL_PREFIX = "sqlite:///"
 
 
 def sqlite_file(url: str) -> Path | None:
-    """The existing file a plain ``sqlite:///PATH`` URL names; None for any other URL (in
-    memory, with options, quoted characters, another database) or a file not there yet."""
+    """The file a plain ``sqlite:///PATH`` URL names, there or to be made in a folder that
+    is; None for any other URL (in memory, with options, quoted characters, another
+    database)."""
     if not url.startswith(_URL_PREFIX) or any(char in url for char in "?%#"):
         return None
-    path = url[len(_URL_PREFIX) :]
-    if path in ("", ":memory:") or not Path(path).is_file():
+    path = Path(url[len(_URL_PREFIX) :])
+    if str(path) in ("", ".", ":memory:") or path.is_dir() or not path.parent.is_dir():
         return None
-    return Path(path)
+    return path
+
+
+def _is_empty(connection: sqlite3.Connection) -> bool:
+    tables: int = connection.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+    return tables == 0
+
+
+def _create(connection: sqlite3.Connection) -> None:
+    """This version's schema in a new file, in one transaction. Another process creating or
+    migrating the same file at once holds the write lock first: it made the tables, and
+    this transaction, finding them there, ends having changed nothing."""
+    schema = files("digest").joinpath("data", SCHEMA_FILE).read_text(encoding="utf-8")
+    try:
+        connection.executescript(f"BEGIN IMMEDIATE;\n{schema}COMMIT;\n")
+    except sqlite3.OperationalError:
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+        if _is_empty(connection):
+            raise
 
 
 class _SqliteRows:
@@ -91,6 +118,8 @@ class LightFeedStore(FeedRecords):
         try:
             for pragma in SQLITE_PRAGMAS:
                 connection.execute(pragma)
+            if _is_empty(connection):
+                _create(connection)
             found = connection.execute(
                 "SELECT value FROM meta WHERE key = 'schema_version'"
             ).fetchone()
