@@ -95,20 +95,12 @@ def open_store(settings: Settings) -> Store:
 
 
 def open_feed_records(settings: Settings) -> FeedRecords:
-    """What a fetch reads and writes, in step with the configuration: a SQLite file at this
-    version's schema opened without SQLAlchemy, else the store (which creates or migrates
-    the database first)."""
+    """What a fetch reads and writes: a SQLite file at this version's schema (or not there
+    yet) opened without SQLAlchemy, else the store, which creates or migrates the database
+    first. ``fetch_feeds`` brings the feeds in step with the configuration."""
     from .store.light import LightFeedStore
 
-    light = LightFeedStore.open(settings.db_url)
-    if light is None:
-        return open_store(settings)
-    try:
-        light.sync_feeds(settings.feeds)
-    except BaseException:
-        light.close()
-        raise
-    return light
+    return LightFeedStore.open(settings.db_url) or open_store(settings)
 
 
 def fetch_feeds(
