@@ -165,3 +165,17 @@ def test_installed_wheel_renders_an_edition_and_finds_tickers(installed: Install
 def test_installed_console_script_runs(installed: Installed) -> None:
     out = _run([installed.venv / "bin" / "digest", "--help"], installed.workdir, installed.env)
     assert "Daily stocks & crypto headlines" in out
+
+
+def test_installed_wheel_creates_a_database_from_its_schema_file(installed: Installed) -> None:
+    # digest/data/sqlite-schema.sql comes with the wheel: `digest fetch` makes a new SQLite
+    # file from it, without SQLAlchemy.
+    code = (
+        "import sys\n"
+        "from digest.store.light import LightFeedStore\n"
+        "store = LightFeedStore.open('sqlite:///fresh.db')\n"
+        "print(store is not None, 'sqlalchemy' in sys.modules)\n"
+    )
+    out = _run([installed.python, "-c", code], installed.workdir, installed.env)
+    assert out.split() == ["True", "False"]
+    assert (installed.workdir / "fresh.db").stat().st_size > 0
