@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import resource
 import sqlite3
+import subprocess
+import sys
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -24,6 +27,7 @@ from digest.store import Store, schema
 from digest.store.feed_rows import FeedRecords
 from digest.store.light import SCHEMA_VERSION, LightFeedStore
 
+from .conftest import FeedServer, Route, write_config
 from .factories import BASE
 
 SNAPSHOT = Path(__file__).parent.parent / "digest" / "data" / "sqlite-schema.sql"
@@ -246,3 +250,48 @@ def test_times_the_light_store_writes_read_back_through_sqlalchemy(
         store.close()
     assert stored.published == published
     assert stored.title == "Chips rally"
+
+
+def _rss(feed: int, items: int) -> bytes:
+    entries = "".join(
+        f"<item><title>Feed {feed} story {n}</title><link>https://f{feed}.example.com/{n}</link>"
+        f"<description>{'Shares moved on the news. ' * 80}</description>"
+        "<pubDate>Tue, 24 Nov 2026 05:00:00 GMT</pubDate></item>"
+        for n in range(items)
+    )
+    return (
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>{entries}'.encode()
+        + (b"</channel></rss>")
+    )
+
+
+def test_a_disk_that_fills_mid_fetch_is_one_line_and_leaves_nothing_half_written(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    feeds = []
+    for n in range(3):
+        feed_server.routes[f"/f/{n}"] = Route(_rss(n, 40))
+        feeds.append({"name": f"Feed {n}", "url": feed_server.url(f"/f/{n}"), "section": "stocks"})
+    config = write_config(tmp_path, feeds)
+    database = tmp_path / "digest.db"
+    _migrated(database)
+    env = {**os.environ, "DIGEST_DB": _url(database)}
+    command = [sys.executable, "-m", "digest", "--config", str(config), "fetch"]
+
+    def small_disk() -> None:
+        # No file of this process may grow past 64 KiB: the write-ahead log fills first.
+        resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))
+
+    full = subprocess.run(
+        command, env=env, capture_output=True, text=True, timeout=120, preexec_fn=small_disk
+    )
+    assert full.returncode == 1
+    (line,) = full.stderr.strip().splitlines()
+    assert line.startswith("Error: ") and str(database) in line, line
+    with sqlite3.connect(database) as connection:
+        assert connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert connection.execute("SELECT count(*) FROM items").fetchone() == (0,)
+    roomy = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert roomy.returncode == 0, roomy.stderr
+    with sqlite3.connect(database) as connection:
+        assert connection.execute("SELECT count(*) FROM items").fetchone() == (120,)
