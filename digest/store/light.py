@@ -108,13 +108,17 @@ class LightFeedStore(FeedRecords):
 
     @classmethod
     def open(cls, url: str) -> LightFeedStore | None:
-        """The file ``url`` names, if it is a SQLite file at this version's schema; else
-        None, and the full store is the one to open it (and create or migrate it)."""
+        """The file ``url`` names, if it is a SQLite file at this version's schema or not
+        there yet (then made at it); else None, and the full store is the one to open it,
+        migrate it, or say what is wrong with it."""
         path = sqlite_file(url)
         if path is None:
             return None
-        # Autocommit: transactions are begun here, explicitly, as the full store begins them.
-        connection = sqlite3.connect(path, isolation_level=None, timeout=10)
+        try:
+            # Autocommit: transactions are begun here, explicitly, as the full store's are.
+            connection = sqlite3.connect(path, isolation_level=None, timeout=10)
+        except sqlite3.DatabaseError:
+            return None
         try:
             for pragma in SQLITE_PRAGMAS:
                 connection.execute(pragma)
