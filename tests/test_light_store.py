@@ -28,7 +28,7 @@ from digest.store.feed_rows import FeedRecords
 from digest.store.light import SCHEMA_VERSION, LightFeedStore
 
 from .conftest import FeedServer, Route, write_config
-from .factories import BASE
+from .factories import BASE, make_item
 
 SNAPSHOT = Path(__file__).parent.parent / "digest" / "data" / "sqlite-schema.sql"
 
@@ -151,28 +151,14 @@ def _outcomes(
             items: tuple[Item, ...] = ()
         else:
             result = FetchResult(source, 200, body=b"x", elapsed=0.1)
-            items = tuple(_item(source, title) for title in titles)
+            items = tuple(
+                make_item(title, source.name, summary=f"About {title}") for title in titles
+            )
         update = decide(result, len(items), state, BASE)
         if n == moved:
             update = replace(update, moved_to=f"https://moved{n}.example.com/rss")
         made.append(FetchOutcome(state.url, update, items))
     return made
-
-
-def _item(source: FeedSource, title: str) -> Item:
-    link = f"https://{source.name.replace(' ', '').lower()}.example.com/{abs(hash(title))}"
-    return Item(
-        feed_url=source.url,
-        source_name=source.name,
-        section=source.section,
-        weight=source.weight,
-        key=link,
-        title=title,
-        link=link,
-        summary_text=f"About {title}",
-        summary_html=f"<p>About {title}</p>",
-        published=BASE - dt.timedelta(minutes=len(title)),
-    )
 
 
 def _tables(url: str) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
@@ -235,7 +221,7 @@ def test_times_the_light_store_writes_read_back_through_sqlalchemy(
     light = _light(url)
     try:
         light.sync_feeds(SOURCES[:1])
-        item = replace(_item(SOURCES[0], "Chips rally"), published=published)
+        item = replace(make_item("Chips rally", SOURCES[0].name), published=published)
         (state,) = light.feed_states()
         update = decide(FetchResult(SOURCES[0], 200, body=b"x"), 1, state, BASE)
         assert light.save_fetches([FetchOutcome(state.url, update, (item,))], BASE) == [1]

@@ -1,11 +1,7 @@
-"""The connection every table family shares: engine, transactions, time columns.
-
-Timestamps are stored as naive UTC (SQLite has no time zones) and come back aware.
-"""
+"""The connection every table family shares: engine, transactions, errors."""
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -21,18 +17,6 @@ from .feed_rows import Conflict, Rows, driver_sql
 from .light import SQLITE_PRAGMAS
 
 T = TypeVar("T")
-
-
-def naive_utc(moment: dt.datetime) -> dt.datetime:
-    return moment.astimezone(dt.UTC).replace(tzinfo=None)
-
-
-def maybe_naive_utc(moment: dt.datetime | None) -> dt.datetime | None:
-    return None if moment is None else naive_utc(moment)
-
-
-def aware(moment: dt.datetime | None) -> dt.datetime | None:
-    return None if moment is None else moment.replace(tzinfo=dt.UTC)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:

@@ -18,8 +18,9 @@ from sqlalchemy import Connection, func, select
 
 from ..ledger import Status
 from . import schema as s
-from ._database import Database, aware, naive_utc
+from ._database import Database
 from .deliveries import Answer, write_answers
+from .times import aware, naive_utc
 
 d = s.deliveries.c
 

@@ -20,8 +20,9 @@ from ..ledger import Status, has_bounced
 from ..lifecycle import State
 from ..models import Subscriber
 from . import schema as s
-from ._database import Database, aware, maybe_naive_utc, naive_utc
+from ._database import Database
 from .subscribers import leave_in, subscriber_of
+from .times import aware, maybe_naive_utc, naive_utc
 
 d = s.deliveries.c
 

@@ -9,7 +9,8 @@ from sqlalchemy import select
 from ..codec import decode_edition, encode_edition
 from ..models import Digest
 from . import schema as s
-from ._database import Database, naive_utc
+from ._database import Database
+from .times import naive_utc
 
 
 class EditionStore(Database):

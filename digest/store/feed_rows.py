@@ -28,6 +28,7 @@ from ..models import (
     Section,
     Validators,
 )
+from .times import aware, maybe_naive_utc
 
 T = TypeVar("T")
 
@@ -105,18 +106,15 @@ def driver_sql(sql: str, dialect: str) -> str:
 def stored_time(moment: dt.datetime | None, dialect: str) -> Any:
     """``moment`` as the database keeps it: naive UTC, as text on SQLite in SQLAlchemy's
     format (its DateTime columns and queries read these rows too)."""
-    if moment is None:
-        return None
-    naive = moment.astimezone(dt.UTC).replace(tzinfo=None)
-    return naive.isoformat(" ", "microseconds") if dialect == "sqlite" else naive
+    naive = maybe_naive_utc(moment)
+    if naive is None or dialect != "sqlite":
+        return naive
+    return naive.isoformat(" ", "microseconds")
 
 
 def read_time(value: Any) -> dt.datetime | None:
     """A stored time, aware again."""
-    if value is None:
-        return None
-    moment = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
-    return moment.replace(tzinfo=dt.UTC)
+    return aware(dt.datetime.fromisoformat(value) if isinstance(value, str) else value)
 
 
 _STATE_COLUMNS = (

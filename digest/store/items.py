@@ -8,7 +8,8 @@ from sqlalchemy import select
 
 from ..models import Item, Section
 from . import schema as s
-from ._database import Database, naive_utc
+from ._database import Database
+from .times import naive_utc
 
 
 class ItemStore(Database):

@@ -13,7 +13,8 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 
 from . import schema as s
-from ._database import Database, aware, naive_utc
+from ._database import Database
+from .times import aware, naive_utc
 
 _l = s.leases.c
 

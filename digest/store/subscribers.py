@@ -31,7 +31,8 @@ from ..lifecycle import (
 from ..models import DeliveryRecord, Subscriber
 from ..tokens import new_public_id
 from . import schema as s
-from ._database import Database, aware, naive_utc
+from ._database import Database
+from .times import aware, naive_utc
 
 
 class SubscriberStore(Database):
